@@ -1,0 +1,159 @@
+"""The fluent builder behind ``batch()`` and ``chain()``: collect, validate, then dispatch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from . import signals
+from .definitions import CallbackSpec, check_tuning, parse_callback, parse_jobs
+from .exceptions import InvalidDefinition
+from .execution.planning import build_job_rows
+from .execution.queues import enqueue_on_commit, resolve_queue
+from .models import Batch
+from .serialization import check_json
+from .states import BatchType, CallbackEvent
+from .storage import get_storage
+
+
+class BatchBuilder:
+    """Collects a batch's jobs and options; :meth:`dispatch` validates and stores it.
+
+    Every method returns the builder. Bad input raises a
+    :class:`~django_batchqueue.exceptions.BatchQueueError` naming the offending value, before
+    anything is written or enqueued.
+    """
+
+    def __init__(self, jobs: Any, batch_type: str) -> None:
+        self._type = BatchType(batch_type)
+        self._specs = parse_jobs(jobs)
+        self._context: dict[str, Any] = {}
+        self._callbacks: dict[str, CallbackSpec] = {}
+        self._allow_failures = False
+        self._queue_name: str | None = None
+        self._rq_queue: str | None = None
+        self._defaults: dict[str, Any] = {}
+        self._label = ""
+        self._user: Any = None
+
+    def __repr__(self) -> str:
+        return f"<BatchBuilder {self._type} of {len(self._specs)} jobs>"
+
+    # -- options ---------------------------------------------------------------------------
+
+    def set_context(self, context: dict[str, Any]) -> BatchBuilder:
+        """The batch's context: shared read-only data (parallel) or the chain's starting state."""
+        if not isinstance(context, dict):
+            raise InvalidDefinition(f"context must be a dict, got {type(context).__name__}")
+        check_json(context, "context")
+        self._context = dict(context)
+        return self
+
+    def on_complete(self, callback: Any) -> BatchBuilder:
+        """Run ``callback`` once when the batch completes."""
+        return self._callback(CallbackEvent.ON_COMPLETE, callback)
+
+    def on_failure(self, callback: Any) -> BatchBuilder:
+        """Run ``callback`` once when the batch fails (or, with allow_failures, ends with failures)."""
+        return self._callback(CallbackEvent.ON_FAILURE, callback)
+
+    def on_job_failure(self, callback: Any) -> BatchBuilder:
+        """Run ``callback`` for every job that fails for good."""
+        return self._callback(CallbackEvent.ON_JOB_FAILURE, callback)
+
+    def _callback(self, event: str, callback: Any) -> BatchBuilder:
+        self._callbacks[event] = parse_callback(callback, event)
+        return self
+
+    def allow_failures(self, flag: bool = True) -> BatchBuilder:
+        """Parallel only: run every job even when some fail; the batch completes at the end."""
+        if flag and self._type == BatchType.SEQUENTIAL:
+            raise InvalidDefinition(
+                "allow_failures() applies to parallel batches only; a chain stops at its first "
+                "failed step"
+            )
+        self._allow_failures = bool(flag)
+        return self
+
+    def queue(self, name: str) -> BatchBuilder:
+        """Send all of the batch's work to the named queue ``BATCHQUEUE["NAMED_QUEUES"][name]``."""
+        resolve_queue(named=name)
+        self._queue_name, self._rq_queue = name, None
+        return self
+
+    def queue_config(self, rq_queue_name: str) -> BatchBuilder:
+        """Send all of the batch's work to an ``RQ_QUEUES`` queue directly."""
+        resolve_queue(rq_name=rq_queue_name)
+        self._queue_name, self._rq_queue = None, rq_queue_name
+        return self
+
+    def retry(self, max_retries: int, delay: float = 0) -> BatchBuilder:
+        """Default retries (and delay in seconds) for the batch's jobs and compensations."""
+        self._defaults.update(
+            check_tuning({"max_retries": max_retries, "retry_delay": delay}, "retry()")
+        )
+        return self
+
+    def timeout(self, seconds: int) -> BatchBuilder:
+        """Default timeout in seconds for the batch's jobs and compensations."""
+        self._defaults.update(check_tuning({"timeout": seconds}, "timeout()"))
+        return self
+
+    def name(self, label: str) -> BatchBuilder:
+        """A human-readable label, shown in the admin and the API."""
+        if not isinstance(label, str) or len(label) > 255:
+            raise InvalidDefinition(f"name must be a string of at most 255 characters, got "
+                                    f"{label!r:.80}")
+        self._label = label
+        return self
+
+    def created_by(self, user: Any) -> BatchBuilder:
+        """Record the user who dispatched the batch (``None`` for nobody)."""
+        if user is not None and getattr(user, "pk", None) is None:
+            user = None  # AnonymousUser
+        self._user = user
+        return self
+
+    # -- dispatch --------------------------------------------------------------------------
+
+    def dispatch(self) -> str:
+        """Validate, store the batch and its jobs, and enqueue what starts now (after commit).
+
+        Returns the batch id. Raises before anything is written when any input is bad.
+        """
+        if not self._specs:
+            raise InvalidDefinition(
+                "a batch needs at least one job (None and False entries are skipped)"
+            )
+        queue = resolve_queue(named=self._queue_name, rq_name=self._rq_queue)
+        user = self._user if self._user is not None else _current_user()
+        batch = Batch(
+            type=self._type,
+            name=self._label,
+            queue=queue,
+            total_jobs=len(self._specs),
+            context=self._context,
+            callbacks={event: spec.as_stored() for event, spec in self._callbacks.items()},
+            options=self._defaults,
+            allow_failures=self._allow_failures,
+            has_compensation=any(spec.compensation_path for spec in self._specs),
+            created_by=user,
+        )
+        rows, enq = build_job_rows(
+            self._specs, batch_id=batch.pk, batch_type=self._type, queue=queue,
+            defaults=self._defaults,
+        )
+        storage = get_storage()
+        with storage.atomic():
+            storage.create_batch(batch, rows)
+            enqueue_on_commit(enq)
+            transaction.on_commit(lambda: signals.batch_dispatched.send_robust(
+                sender=Batch, batch_id=str(batch.pk), batch=batch))
+        return str(batch.pk)
+
+
+def _current_user() -> Any:
+    from .context import current_user
+
+    return current_user()

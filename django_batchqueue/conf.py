@@ -1,0 +1,32 @@
+"""Read ``settings.BATCHQUEUE`` with defaults, at every access (so ``override_settings`` works)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # RQ_QUEUES name that carries every batch job, callback and compensation by default.
+    "DEFAULT_QUEUE": "batchjob",
+    # .queue(name) -> RQ_QUEUES name.
+    "NAMED_QUEUES": {},
+    # Where batch state lives. Only "sql" is available in this release.
+    "STORAGE": "sql",
+    # Largest JSON payload (args of one job, context, callback args) accepted at dispatch, in bytes.
+    "MAX_PAYLOAD_BYTES": 1_000_000,
+    # Module prefixes (besides installed apps) that a worker may import job classes from.
+    "JOB_MODULES": [],
+    # Seconds RQ gives a job beyond its own timeout, so bookkeeping after a timeout can finish.
+    "TIMEOUT_GRACE": 30,
+    # Rows kept in Redis after an RQ job fails (the database keeps the real record).
+    "RQ_FAILURE_TTL": 24 * 3600,
+}
+
+
+def get(name: str) -> Any:
+    """Return one BATCHQUEUE setting, falling back to its default."""
+    user = getattr(settings, "BATCHQUEUE", None) or {}
+    if name in user:
+        return user[name]
+    return DEFAULTS[name]

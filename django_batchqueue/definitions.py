@@ -1,0 +1,194 @@
+"""Turn the job and callback definitions users write into validated specs.
+
+Accepted job definitions: a Job class, an @job function, a dotted path, ``{"class": X, "args":
+{...}, "compensation": Y, "max_retries": n, "retry_delay": s, "timeout": s}``, a two-element list
+or tuple ``[X, Y]`` (job, compensation), and ``None``/``False`` (skipped). Every error names the
+definition's index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import jobs as jobs_module
+from .exceptions import InvalidDefinition, JobImportError
+from .serialization import check_json
+
+JOB_KEYS = frozenset({"class", "args", "compensation", "max_retries", "retry_delay", "timeout"})
+CALLBACK_KEYS = frozenset({"class", "args"})
+#: Names the framework passes to callbacks; a callback's own args may not reuse them.
+CALLBACK_RESERVED = frozenset({"batch_id", "status", "error", "job_id", "failed_job_position"})
+TUNING = ("max_retries", "retry_delay", "timeout")
+
+
+@dataclass
+class JobSpec:
+    """One validated job definition."""
+
+    job_path: str
+    target: Any
+    args: dict[str, Any] = field(default_factory=dict)
+    compensation_path: str = ""
+    compensation_target: Any = None
+    #: Only what the definition itself sets; see :func:`effective_tuning`.
+    tuning: dict[str, Any] = field(default_factory=dict)
+    payload_size: int = 0
+
+
+@dataclass
+class CallbackSpec:
+    path: str
+    target: Any
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def as_stored(self) -> dict[str, Any]:
+        return {"path": self.path, "args": self.args}
+
+
+def resolve_ref(ref: Any, label: str) -> tuple[str, Any]:
+    """Resolve a Job class, @job function or dotted path to (path, object)."""
+    if isinstance(ref, str):
+        try:
+            return ref, jobs_module.resolve(ref)
+        except JobImportError as exc:
+            raise JobImportError(f"{label}: {exc}") from None
+    if jobs_module.is_job_class(ref) or jobs_module.is_job_function(ref):
+        try:
+            path = jobs_module.path_of(ref)
+            found = jobs_module.resolve(path)
+        except JobImportError as exc:
+            raise JobImportError(f"{label}: {exc}") from None
+        if found is not ref:
+            raise JobImportError(f"{label}: {path!r} imports a different object than the one given")
+        return path, ref
+    if callable(ref) and not isinstance(ref, type):
+        name = getattr(ref, "__qualname__", repr(ref))
+        raise JobImportError(f"{label}: function {name!r} is not decorated with @job")
+    if isinstance(ref, type):
+        raise JobImportError(f"{label}: {ref.__qualname__!r} is not a Job subclass")
+    raise InvalidDefinition(
+        f"{label}: expected a Job class, an @job function or a dotted path, got {ref!r}"
+    )
+
+
+def _check_args(args: Any, label: str) -> tuple[dict[str, Any], int]:
+    if args is None:
+        return {}, 2
+    if not isinstance(args, Mapping):
+        raise InvalidDefinition(f"{label} must be a dict of keyword arguments, got {args!r}")
+    for key in args:
+        if not isinstance(key, str) or not key.isidentifier():
+            raise InvalidDefinition(f"{label}: key {key!r} is not a valid keyword argument name")
+    args = dict(args)
+    return args, check_json(args, label)
+
+
+def check_tuning(values: Mapping[str, Any], label: str) -> dict[str, Any]:
+    """Validate max_retries / retry_delay / timeout values, naming the bad one."""
+    out: dict[str, Any] = {}
+    for name in TUNING:
+        if name not in values or values[name] is None:
+            continue
+        value = values[name]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidDefinition(f"{label}[{name!r}] must be a number, got {value!r}")
+        if name == "max_retries" and (not float(value).is_integer() or value < 0):
+            raise InvalidDefinition(f"{label}[{name!r}] must be a whole number >= 0, got {value!r}")
+        if name == "retry_delay" and value < 0:
+            raise InvalidDefinition(f"{label}[{name!r}] must be >= 0, got {value!r}")
+        if name == "timeout" and (not float(value).is_integer() or value < 1):
+            raise InvalidDefinition(f"{label}[{name!r}] must be a whole number of seconds >= 1, "
+                                    f"got {value!r}")
+        out[name] = int(value) if name != "retry_delay" else float(value)
+    return out
+
+
+def parse_job(definition: Any, label: str) -> JobSpec | None:
+    """Parse one job definition; ``None`` for a skipped entry."""
+    if definition is None or definition is False:
+        return None
+    compensation: Any = None
+    args: Any = None
+    tuning: dict[str, Any] = {}
+    if isinstance(definition, Mapping):
+        unknown = sorted(set(map(str, definition)) - JOB_KEYS)
+        if unknown:
+            raise InvalidDefinition(f"{label}: unknown key {unknown[0]!r} "
+                                    f"(allowed: {', '.join(sorted(JOB_KEYS))})")
+        if "class" not in definition:
+            raise InvalidDefinition(f"{label}: a dict definition needs a 'class' key")
+        ref = definition["class"]
+        args = definition.get("args")
+        compensation = definition.get("compensation")
+        tuning = check_tuning(definition, label)
+    elif isinstance(definition, list | tuple):
+        if len(definition) != 2:
+            raise InvalidDefinition(
+                f"{label}: a list definition is [job, compensation]; got {len(definition)} items"
+            )
+        ref, compensation = definition
+    elif isinstance(definition, str) or isinstance(definition, type) or callable(definition):
+        ref = definition
+    else:
+        raise InvalidDefinition(f"{label}: {definition!r} is not a job definition")
+
+    if isinstance(ref, Mapping | list | tuple) or ref is None:
+        raise InvalidDefinition(f"{label}: the job must be a Job class, @job function or path")
+    job_path, target = resolve_ref(ref, label)
+    spec = JobSpec(job_path=job_path, target=target, tuning=tuning)
+    spec.args, spec.payload_size = _check_args(args, f"{label}.args")
+    if compensation is not None:
+        spec.compensation_path, spec.compensation_target = resolve_ref(
+            compensation, f"{label}.compensation"
+        )
+    return spec
+
+
+def parse_jobs(definitions: Any, label: str = "jobs") -> list[JobSpec]:
+    """Parse a list of job definitions, skipping ``None``/``False`` entries."""
+    if isinstance(definitions, str | bytes | Mapping) or not isinstance(definitions, Iterable):
+        raise InvalidDefinition(
+            f"{label} must be a list of job definitions, got {type(definitions).__name__}"
+        )
+    specs = []
+    for index, definition in enumerate(definitions):
+        spec = parse_job(definition, f"{label}[{index}]")
+        if spec is not None:
+            specs.append(spec)
+    return specs
+
+
+def parse_callback(definition: Any, label: str) -> CallbackSpec:
+    """Parse a callback: a Job class, @job function, dotted path or ``{"class": X, "args": {}}``."""
+    args: Any = None
+    if isinstance(definition, Mapping):
+        unknown = sorted(set(map(str, definition)) - CALLBACK_KEYS)
+        if unknown:
+            raise InvalidDefinition(f"{label}: unknown key {unknown[0]!r} (allowed: args, class)")
+        if "class" not in definition:
+            raise InvalidDefinition(f"{label}: a dict callback needs a 'class' key")
+        ref, args = definition["class"], definition.get("args")
+    else:
+        ref = definition
+    path, target = resolve_ref(ref, label)
+    spec = CallbackSpec(path=path, target=target)
+    spec.args, _ = _check_args(args, f"{label}.args")
+    clash = sorted(CALLBACK_RESERVED & set(spec.args))
+    if clash:
+        raise InvalidDefinition(
+            f"{label}.args: {clash[0]!r} is passed by the framework and cannot be a callback arg"
+        )
+    return spec
+
+
+def effective_tuning(
+    spec_tuning: Mapping[str, Any], target: Any, batch_defaults: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Resolve retries/timeout: definition key > the class's own setting > batch default > base."""
+    from_class = check_tuning(jobs_module.job_defaults(target), jobs_module.path_of(target))
+    resolved = {"max_retries": 0, "retry_delay": 0.0, "timeout": None}
+    for layer in (batch_defaults, from_class, spec_tuning):
+        resolved.update({k: v for k, v in layer.items() if v is not None and k in resolved})
+    return resolved

@@ -1,0 +1,103 @@
+"""Operations on existing batches, shared by the Python API, the admin, the REST API and the
+management commands: add jobs, cancel, retry failed jobs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ..definitions import parse_jobs
+from ..exceptions import BatchClosed, BatchNotFound, InvalidBatchState
+from ..states import BatchStatus, BatchType, JobKind
+from ..storage import get_storage
+from . import orchestration
+from .planning import build_job_rows
+from .queues import Enqueue, enqueue_on_commit
+
+
+def parse_batch_id(batch_id: Any) -> uuid.UUID:
+    """A batch id as a UUID; raises :class:`BatchNotFound` naming a malformed value."""
+    if isinstance(batch_id, uuid.UUID):
+        return batch_id
+    try:
+        return uuid.UUID(str(batch_id))
+    except (TypeError, ValueError, AttributeError):
+        raise BatchNotFound(f"no batch with id {batch_id!r} (not a UUID)") from None
+
+
+def add_jobs(batch_id: Any, jobs: Any) -> list[str]:
+    """Append jobs to a pending or running batch; returns their ids (empty input: no change)."""
+    uid = parse_batch_id(batch_id)
+    specs = parse_jobs(jobs)
+    if not specs:
+        return []
+    storage = get_storage()
+    enq: list[Enqueue] = []
+    with storage.atomic():
+        # Growing total_jobs first locks the batch row: a batch cannot settle while we add, and
+        # if it settled first we see it here and refuse, so added jobs are never orphaned.
+        if not storage.grow(uid, len(specs), any(s.compensation_path for s in specs)):
+            status = storage.batch_status(uid)
+            if status is None:
+                raise BatchNotFound(f"no batch with id {str(uid)!r}")
+            raise BatchClosed(
+                f"batch {uid} is {status}; jobs can only be added to a pending or running batch"
+            )
+        batch = storage.get_batch(uid)
+        assert batch is not None
+        rows, enq = build_job_rows(
+            specs, batch_id=uid, batch_type=batch.type, queue=batch.queue,
+            defaults=batch.options, start_position=storage.max_position(uid) + 1,
+            start_now=False,
+        )
+        storage.insert_jobs(rows)
+        if batch.type == BatchType.SEQUENTIAL and not storage.has_active(uid, JobKind.JOB):
+            nxt = storage.next_pending_step(uid)
+            if nxt is not None:
+                orchestration.queue_row(nxt, batch.queue, enq)
+        enqueue_on_commit(enq)
+    return [str(row.pk) for row in rows]
+
+
+def cancel(batch_id: Any, compensate: bool = False) -> bool:
+    """Cancel an open batch; False when it had already finished."""
+    uid = parse_batch_id(batch_id)
+    storage = get_storage()
+    enq: list[Enqueue] = []
+    with storage.atomic():
+        if not storage.lock(uid):
+            raise BatchNotFound(f"no batch with id {str(uid)!r}")
+        batch = storage.get_batch(uid)
+        assert batch is not None
+        done = orchestration.cancel_batch(batch, compensate, enq)
+        enqueue_on_commit(enq)
+    return done
+
+
+def retry_failed(batch_id: Any) -> int:
+    """Re-queue the failed and cancelled jobs of a failed batch; returns how many."""
+    uid = parse_batch_id(batch_id)
+    storage = get_storage()
+    enq: list[Enqueue] = []
+    with storage.atomic():
+        if not storage.lock(uid):
+            raise BatchNotFound(f"no batch with id {str(uid)!r}")
+        if not storage.reopen_failed(uid):
+            batch = storage.get_batch(uid)
+            assert batch is not None
+            if batch.status != BatchStatus.FAILED:
+                raise InvalidBatchState(
+                    f"batch {uid} is {batch.status}; only a failed batch can be retried"
+                )
+            raise InvalidBatchState(
+                f"batch {uid} cannot be retried: its compensation has started "
+                f"(compensation_status {batch.compensation_status})"
+            )
+        batch = storage.get_batch(uid)
+        assert batch is not None
+        rows, _, _ = storage.reset_for_retry(uid)
+        starting = rows[:1] if batch.type == BatchType.SEQUENTIAL else rows
+        for row in starting:
+            orchestration.queue_row(row, batch.queue, enq)
+        enqueue_on_commit(enq)
+    return len(rows)

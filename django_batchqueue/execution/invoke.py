@@ -1,0 +1,45 @@
+"""Call the user's code for one run: build the Job instance and its keyword arguments."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any
+
+from ..jobs import is_job_class
+from ..models import BatchJob
+from ..states import JobKind
+
+
+def _accepted(func: Any, offered: dict[str, Any]) -> dict[str, Any]:
+    """Keep the framework-provided names that ``func`` accepts (all of them with ``**kwargs``)."""
+    params = inspect.signature(func).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return offered
+    names = {p.name for p in params if p.kind is not inspect.Parameter.POSITIONAL_ONLY}
+    return {k: v for k, v in offered.items() if k in names}
+
+
+def call(target: Any, row: BatchJob) -> tuple[Any, dict[str, Any] | None]:
+    """Run ``target`` for ``row``; returns (result, the job's context after the run)."""
+    batch = row.batch
+    kwargs = dict(row.args or {})
+    compensation = None
+    context = batch.context if isinstance(batch.context, dict) else {}
+    if row.kind == JobKind.COMPENSATION:
+        compensation = dict(row.meta)
+        context = compensation.get("context") or {}
+    if is_job_class(target):
+        instance = target(
+            context=context, batch_id=str(batch.pk), job_id=str(row.pk), position=row.position,
+            attempt=row.attempts, compensation=compensation,
+        )
+        func = instance.run
+    else:
+        instance, func = None, target
+    if row.kind == JobKind.CALLBACK:
+        kwargs.update(_accepted(func, dict(row.meta)))
+    result = func(**kwargs)
+    if inspect.iscoroutine(result):
+        result = asyncio.run(result)
+    return result, (instance.context if instance is not None else None)

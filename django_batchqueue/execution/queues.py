@@ -1,0 +1,195 @@
+"""The only module that talks to RQ, django-rq and Redis.
+
+RQ jobs carry one argument, the BatchJob row id; everything else lives in the database.
+Enqueues happen after the surrounding transaction commits. If Redis refuses them, the rows stay
+``queued`` and ``batchqueue_reconcile`` (which workers also run periodically) enqueues them later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .. import conf
+from ..exceptions import UnknownQueue
+
+logger = logging.getLogger("django_batchqueue")
+
+RUNNER = "django_batchqueue.execution.runner.perform"
+RQ_DEFAULT_TIMEOUT = 180  # RQ's own default when neither the job nor RQ_QUEUES sets one
+
+
+@dataclass(frozen=True)
+class Enqueue:
+    """One RQ job to create: run row ``row_id`` as RQ job ``rq_job_id`` on ``queue``."""
+
+    row_id: str
+    rq_job_id: str
+    queue: str
+    timeout: int | None = None
+    delay: float = 0
+
+
+def new_rq_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+# --------------------------------------------------------------------------- queue names
+
+
+def rq_queue_names() -> set[str]:
+    return set(getattr(settings, "RQ_QUEUES", {}) or {})
+
+
+def resolve_queue(named: str | None = None, rq_name: str | None = None) -> str:
+    """Return the RQ queue for a named queue, an explicit RQ queue, or the default."""
+    if named is not None:
+        mapping = conf.get("NAMED_QUEUES") or {}
+        if named not in mapping:
+            known = ", ".join(sorted(mapping)) or "none configured"
+            raise UnknownQueue(f"unknown named queue {named!r} (BATCHQUEUE['NAMED_QUEUES']: "
+                               f"{known})")
+        rq_name = mapping[named]
+    if rq_name is None:
+        rq_name = conf.get("DEFAULT_QUEUE")
+    if not isinstance(rq_name, str) or rq_name not in rq_queue_names():
+        raise UnknownQueue(f"RQ queue {rq_name!r} is not in settings.RQ_QUEUES")
+    return rq_name
+
+
+# --------------------------------------------------------------------------- queues
+
+
+_local = threading.local()
+
+
+def get_queue(name: str) -> Any:
+    """A django-rq queue, cached per thread and process (RQ connections are not fork-safe)."""
+    import os
+
+    import django_rq
+
+    cache = getattr(_local, "queues", None)
+    if cache is None or getattr(_local, "pid", None) != os.getpid():
+        cache = _local.queues = {}
+        _local.pid = os.getpid()
+    if name not in cache:
+        cache[name] = django_rq.get_queue(name)
+    return cache[name]
+
+
+def reset_queue_cache() -> None:
+    _local.queues = None
+
+
+def default_timeout(queue_name: str) -> int:
+    configured = (getattr(settings, "RQ_QUEUES", {}).get(queue_name) or {}).get("DEFAULT_TIMEOUT")
+    return int(configured or RQ_DEFAULT_TIMEOUT)
+
+
+def enqueue_now(items: Iterable[Enqueue]) -> None:
+    """Create the RQ jobs, one pipeline per queue. Failures are logged, not raised."""
+    from rq import Queue
+
+    grouped: dict[str, list[Enqueue]] = defaultdict(list)
+    for item in items:
+        grouped[item.queue].append(item)
+    grace = int(conf.get("TIMEOUT_GRACE"))
+    failure_ttl = int(conf.get("RQ_FAILURE_TTL"))
+    for queue_name, group in grouped.items():
+        try:
+            queue = get_queue(queue_name)
+            base_timeout = default_timeout(queue_name)
+            now = None
+            with queue.connection.pipeline() as pipe:
+                immediate = []
+                for item in group:
+                    data = Queue.prepare_data(
+                        RUNNER,
+                        args=(item.row_id,),
+                        job_id=item.rq_job_id,
+                        timeout=(item.timeout or base_timeout) + grace,
+                        result_ttl=0,
+                        failure_ttl=failure_ttl,
+                        description=f"batchqueue {item.row_id}",
+                    )
+                    if item.delay > 0:
+                        now = now or timezone.now()
+                        job = queue.create_job(
+                            RUNNER, args=(item.row_id,), job_id=item.rq_job_id,
+                            timeout=data.timeout, result_ttl=0, failure_ttl=failure_ttl,
+                            description=data.description,
+                        )
+                        queue.schedule_job(job, now + timedelta(seconds=item.delay), pipeline=pipe)
+                    else:
+                        immediate.append(data)
+                if immediate:
+                    queue.enqueue_many(immediate, pipeline=pipe)
+                pipe.execute()
+        except Exception:
+            logger.warning(
+                "batchqueue: could not enqueue %d job(s) on RQ queue %r; they stay queued in the "
+                "database and batchqueue_reconcile will enqueue them", len(group), queue_name,
+                exc_info=True,
+            )
+
+
+def enqueue_on_commit(items: list[Enqueue]) -> None:
+    """Enqueue ``items`` once the current transaction commits (at once outside one)."""
+    if items:
+        transaction.on_commit(lambda: enqueue_now(items))
+
+
+def existing_rq_jobs(queue_name: str, rq_job_ids: list[str]) -> set[str]:
+    """Which of these RQ job ids still exist in Redis."""
+    if not rq_job_ids:
+        return set()
+    queue = get_queue(queue_name)
+    with queue.connection.pipeline(transaction=False) as pipe:
+        for rq_id in rq_job_ids:
+            pipe.exists(queue.job_class.key_for(rq_id))
+        flags = pipe.execute()
+    return {rq_id for rq_id, exists in zip(rq_job_ids, flags, strict=True) if exists}
+
+
+def scheduled_to_now(queue_names: Iterable[str]) -> int:
+    """Move every scheduled (delayed) RQ job on these queues to the front of its queue now."""
+    from rq.registry import ScheduledJobRegistry
+
+    moved = 0
+    for name in queue_names:
+        queue = get_queue(name)
+        registry = ScheduledJobRegistry(queue=queue)
+        for rq_id in registry.get_job_ids():
+            try:
+                registry.requeue(rq_id)
+            except Exception:
+                logger.debug("scheduled job %s vanished", rq_id, exc_info=True)
+                continue
+            moved += 1
+    return moved
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+def current_rq_job() -> Any:
+    from rq import get_current_job
+
+    return get_current_job()
+
+
+def worker_name() -> str:
+    import os
+
+    return os.environ.get("RQ_WORKER_ID", "")

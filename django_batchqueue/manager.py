@@ -1,0 +1,107 @@
+"""``BatchManager``: build, inspect and control batches from Python."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from .builder import BatchBuilder
+from .exceptions import BatchNotFound, JobNotFound
+from .execution import control
+from .models import Batch, BatchJob
+from .states import BatchType, JobKind, JobStatus
+
+
+def _uuid_or_none(value: Any) -> uuid.UUID | None:
+    try:
+        return control.parse_batch_id(value)
+    except BatchNotFound:
+        return None
+
+
+class BatchManager:
+    """Entry point for batches: ``batch()``/``chain()`` build them, the rest reads and controls."""
+
+    # -- building --------------------------------------------------------------------------
+
+    def batch(self, jobs: Any) -> BatchBuilder:
+        """A parallel batch of ``jobs`` (all may run at once)."""
+        return BatchBuilder(jobs, BatchType.PARALLEL)
+
+    def chain(self, jobs: Any) -> BatchBuilder:
+        """A chain: ``jobs`` run one after another, sharing an accumulating context."""
+        return BatchBuilder(jobs, BatchType.SEQUENTIAL)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get_batch(self, batch_id: Any) -> Batch | None:
+        """The batch, or ``None`` for an unknown (or malformed) id."""
+        uid = _uuid_or_none(batch_id)
+        return None if uid is None else Batch.objects.filter(pk=uid).first()
+
+    def get_progress(self, batch_id: Any) -> dict[str, Any] | None:
+        """Counters and percentage for a progress bar, or ``None`` for an unknown id."""
+        batch = self.get_batch(batch_id)
+        return None if batch is None else progress_of(batch)
+
+    def get_results(self, batch_id: Any) -> dict[str, Any]:
+        """``{job_id: result}`` of the completed jobs, in position order."""
+        batch = self._require(batch_id)
+        rows = (
+            BatchJob.objects.filter(batch=batch, kind=JobKind.JOB, status=JobStatus.COMPLETED)
+            .order_by("position")
+            .values_list("id", "result")
+        )
+        return {str(job_id): result for job_id, result in rows}
+
+    def get_job_result(self, batch_id: Any, job_id: Any) -> Any:
+        """One job's result (``None`` until it has completed)."""
+        batch = self._require(batch_id)
+        try:
+            job_uuid = uuid.UUID(str(job_id))
+        except (TypeError, ValueError):
+            raise JobNotFound(f"no job with id {job_id!r} (not a UUID)") from None
+        row = BatchJob.objects.filter(batch=batch, pk=job_uuid).values_list(
+            "status", "result").first()
+        if row is None:
+            raise JobNotFound(f"batch {batch.pk} has no job {job_id!r}")
+        return row[1] if row[0] == JobStatus.COMPLETED else None
+
+    def _require(self, batch_id: Any) -> Batch:
+        batch = Batch.objects.filter(pk=control.parse_batch_id(batch_id)).first()
+        if batch is None:
+            raise BatchNotFound(f"no batch with id {str(batch_id)!r}")
+        return batch
+
+    # -- controlling -----------------------------------------------------------------------
+
+    def add_jobs(self, batch_id: Any, jobs: Any) -> list[str]:
+        """Append jobs to a pending or running batch; returns the new job ids."""
+        return control.add_jobs(batch_id, jobs)
+
+    def cancel(self, batch_id: Any, compensate: bool = False) -> bool:
+        """Cancel the batch (True) or report it had already finished (False)."""
+        return control.cancel(batch_id, compensate=compensate)
+
+    def retry_failed(self, batch_id: Any) -> int:
+        """Re-queue a failed batch's failed and cancelled jobs; returns how many."""
+        return control.retry_failed(batch_id)
+
+
+def progress_of(batch: Batch) -> dict[str, Any]:
+    """The progress dict of the contract for a loaded batch."""
+    return {
+        "id": str(batch.pk),
+        "type": batch.type,
+        "status": batch.status,
+        "total_jobs": batch.total_jobs,
+        "completed_jobs": batch.completed_jobs,
+        "failed_jobs": batch.failed_jobs,
+        "cancelled_jobs": batch.cancelled_jobs,
+        "pending_jobs": batch.pending_jobs,
+        "progress_percentage": batch.progress_percentage,
+        "has_compensation": batch.has_compensation,
+        "compensation_status": batch.compensation_status,
+        "created_at": batch.created_at,
+        "finished_at": batch.finished_at,
+    }

@@ -1,0 +1,184 @@
+"""Batch and BatchJob: the record of truth for every batch, job, callback and compensation."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .states import (
+    FINISHED_BATCH,
+    BatchStatus,
+    BatchType,
+    CallbackEvent,
+    CompensationStatus,
+    JobKind,
+    JobStatus,
+)
+
+
+class BatchQuerySet(models.QuerySet["Batch"]):
+    def finished(self) -> BatchQuerySet:
+        return self.filter(status__in=FINISHED_BATCH)
+
+    def unfinished(self) -> BatchQuerySet:
+        return self.exclude(status__in=FINISHED_BATCH)
+
+
+class Batch(models.Model):
+    """A tracked group of jobs: a parallel batch or a chain."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    type = models.CharField(max_length=16, choices=BatchType.choices)
+    status = models.CharField(
+        max_length=16, choices=BatchStatus.choices, default=BatchStatus.PENDING
+    )
+    name = models.CharField(max_length=255, blank=True, default="")
+    queue = models.CharField(max_length=100, help_text="RQ queue that carries the batch's work.")
+
+    total_jobs = models.PositiveIntegerField(default=0)
+    completed_jobs = models.PositiveIntegerField(default=0)
+    failed_jobs = models.PositiveIntegerField(default=0)
+    cancelled_jobs = models.PositiveIntegerField(default=0)
+
+    context = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    callbacks = models.JSONField(
+        default=dict, blank=True, encoder=DjangoJSONEncoder,
+        help_text="Event name -> {'path': ..., 'args': {...}}.",
+    )
+    options = models.JSONField(
+        default=dict, blank=True, encoder=DjangoJSONEncoder,
+        help_text="Batch-wide job defaults (max_retries, retry_delay, timeout).",
+    )
+    allow_failures = models.BooleanField(default=False)
+    has_compensation = models.BooleanField(default=False)
+    compensation_status = models.CharField(
+        max_length=16, choices=CompensationStatus.choices, null=True, blank=True
+    )
+    error = models.TextField(blank=True, default="")
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = BatchQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "batches"
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="batchqueue_batch_status_idx"),
+            models.Index(fields=["finished_at"], name="batchqueue_batch_finished_idx"),
+            models.Index(fields=["created_at"], name="batchqueue_batch_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or str(self.id)
+
+    @property
+    def pending_jobs(self) -> int:
+        return max(
+            self.total_jobs - self.completed_jobs - self.failed_jobs - self.cancelled_jobs, 0
+        )
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_BATCH
+
+    @property
+    def progress_percentage(self) -> int:
+        """Share of jobs that reached a final status; 100 once the batch has finished."""
+        if self.is_finished or not self.total_jobs:
+            return 100 if self.is_finished else 0
+        done = self.completed_jobs + self.failed_jobs + self.cancelled_jobs
+        return round(100 * done / self.total_jobs)
+
+    @property
+    def duration(self):
+        if self.started_at is None:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+
+class BatchJob(models.Model):
+    """One job of a batch, or one callback or compensation run recorded against it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=16, choices=JobKind.choices, default=JobKind.JOB)
+    position = models.IntegerField(
+        help_text="0-based place in the batch; for compensations the original job's; "
+        "for on_job_failure callbacks the failed job's."
+    )
+    event = models.CharField(
+        max_length=20, choices=CallbackEvent.choices, blank=True, default="",
+        help_text="For callbacks: the outcome that triggered it.",
+    )
+    job_path = models.CharField(max_length=255)
+    compensation_path = models.CharField(max_length=255, blank=True, default="")
+    compensates = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="compensations"
+    )
+    args = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    meta = models.JSONField(
+        default=dict, blank=True, encoder=DjangoJSONEncoder,
+        help_text="What the framework passes besides args (callback outcome, compensation data).",
+    )
+
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    max_retries = models.PositiveIntegerField(default=0)
+    retry_delay = models.FloatField(default=0)
+    timeout = models.PositiveIntegerField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    error = models.TextField(blank=True, default="")
+    traceback = models.TextField(blank=True, default="")
+
+    rq_job_id = models.CharField(
+        max_length=64, blank=True, default="",
+        help_text="The RQ job expected to run this row next; other RQ jobs naming it are ignored.",
+    )
+    worker_name = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["batch", "kind", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "position"],
+                condition=Q(kind="job"),
+                name="batchqueue_job_position_uniq",
+            ),
+            models.UniqueConstraint(
+                fields=["compensates"],
+                condition=Q(kind="compensation"),
+                name="batchqueue_one_compensation_uniq",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["batch", "kind", "status", "position"], name="batchqueue_job_lookup_idx"
+            ),
+            models.Index(fields=["status", "enqueued_at"], name="batchqueue_job_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_path} #{self.position} ({self.kind})"
+
+    @property
+    def duration(self):
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at

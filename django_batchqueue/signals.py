@@ -1,0 +1,23 @@
+"""Signals sent after the state change they describe has been committed.
+
+Every signal is sent with ``sender=Batch`` (the model class) and ``batch_id``.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+#: A batch was stored and its first jobs handed to RQ. Extra: ``batch``.
+batch_dispatched = Signal()
+#: A batch completed (status ``completed``). Extra: ``status``.
+batch_finished = Signal()
+#: A batch failed. Extra: ``error``.
+batch_failed = Signal()
+#: A batch was cancelled. Extra: ``compensate``.
+batch_cancelled = Signal()
+#: A job completed. Extra: ``job_id``, ``position``, ``result``.
+job_completed = Signal()
+#: A job failed for good (its retries are used up). Extra: ``job_id``, ``position``, ``error``.
+job_failed = Signal()
+#: Every compensation of a batch has finished. Extra: ``status`` (``completed`` or ``failed``).
+compensation_finished = Signal()

@@ -1,0 +1,57 @@
+"""Status enums and the groups of statuses the engine reasons about."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class BatchType(models.TextChoices):
+    PARALLEL = "parallel", "Parallel"
+    SEQUENTIAL = "sequential", "Chain"
+
+
+class BatchStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class JobKind(models.TextChoices):
+    JOB = "job", "Job"
+    COMPENSATION = "compensation", "Compensation"
+    CALLBACK = "callback", "Callback"
+
+
+class CallbackEvent(models.TextChoices):
+    ON_COMPLETE = "on_complete", "on_complete"
+    ON_FAILURE = "on_failure", "on_failure"
+    ON_JOB_FAILURE = "on_job_failure", "on_job_failure"
+
+
+class CompensationStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+#: A batch in one of these may still gain jobs, run jobs and be cancelled.
+OPEN_BATCH = (BatchStatus.PENDING, BatchStatus.RUNNING)
+#: Terminal batch statuses.
+FINISHED_BATCH = (BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.CANCELLED)
+#: Jobs that have not started yet: cancelling a batch cancels these.
+UNSTARTED_JOB = (JobStatus.PENDING, JobStatus.QUEUED)
+#: Jobs that hold a place on an RQ queue or a worker.
+ACTIVE_JOB = (JobStatus.QUEUED, JobStatus.RUNNING)
+#: Terminal job statuses.
+FINISHED_JOB = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)

@@ -1,0 +1,168 @@
+"""Jobs used by the test suite. Each records what it did as an Event so tests can assert it."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from django_batchqueue import Job, job
+
+from .models import record
+
+
+class Noop(Job):
+    def run(self, **kwargs):
+        return None
+
+
+class Square(Job):
+    def run(self, n):
+        record("square", n=n, attempt=self.attempt, position=self.position)
+        return n * n
+
+
+class Echo(Job):
+    """Returns its args and what the framework told it."""
+
+    def run(self, **kwargs):
+        return {"args": kwargs, "context": self.context, "position": self.position,
+                "batch_id": self.batch_id, "job_id": self.job_id, "attempt": self.attempt}
+
+
+class Boom(Job):
+    def run(self, message="boom", **kwargs):
+        record("boom", message=message, attempt=self.attempt, position=self.position)
+        raise RuntimeError(message)
+
+
+class FlakyTwice(Job):
+    """Fails on its first two attempts, then succeeds."""
+
+    max_retries = 2
+
+    def run(self, **kwargs):
+        record("flaky", attempt=self.attempt)
+        if self.attempt <= 2:
+            raise ValueError(f"flaky attempt {self.attempt}")
+        return {"attempts": self.attempt}
+
+
+class Step(Job):
+    """A chain step: appends its name to context['steps'] and records the context it saw."""
+
+    def run(self, name, **kwargs):
+        seen = list(self.context.get("steps", []))
+        record("step", name=name, seen=seen, position=self.position)
+        self.context.setdefault("steps", []).append(name)
+        self.context[f"done_{name}"] = True
+        return {"name": name, "seen": seen}
+
+
+class Undo(Job):
+    """A compensation: records what it undoes."""
+
+    def run(self, **kwargs):
+        meta = self.compensation or {}
+        record("undo", args=kwargs, original_position=meta.get("original_position"),
+               original_class=meta.get("original_job_class"), error=meta.get("error"),
+               context=self.context, original_result=meta.get("original_result"))
+        return {"undone": meta.get("original_position")}
+
+
+class UndoBoom(Job):
+    def run(self, **kwargs):
+        record("undo_boom", original_position=(self.compensation or {}).get("original_position"))
+        raise RuntimeError("compensation failed")
+
+
+class Slow(Job):
+    def run(self, seconds=1.0, **kwargs):
+        record("slow_start", position=self.position)
+        time.sleep(seconds)
+        record("slow_end", position=self.position)
+        return seconds
+
+
+class Sleepy(Job):
+    timeout = 1
+
+    def run(self, seconds=5, **kwargs):
+        time.sleep(seconds)
+        return "woke"
+
+
+class BadResult(Job):
+    def run(self, **kwargs):
+        return {"when": object()}
+
+
+class Exit(Job):
+    def run(self, **kwargs):
+        raise SystemExit(3)
+
+
+class AddMore(Job):
+    """Adds the jobs in ``add`` to its own batch (dynamic addition)."""
+
+    def run(self, add, name="adder", **kwargs):
+        record("adder", name=name, position=self.position)
+        self.context.setdefault("steps", []).append(name)
+        ids = self.add_jobs(add)
+        return {"added": ids}
+
+
+class RecordCallback(Job):
+    """A callback recording every framework-provided value it gets."""
+
+    def run(self, batch_id, status, error, tag="cb", **kwargs):
+        record(f"callback:{tag}", batch_id=batch_id, status=status, error=error, extra=kwargs)
+
+
+class NarrowCallback(Job):
+    """Accepts only batch_id and status: the framework must leave out the other names."""
+
+    def run(self, batch_id, status):
+        record("callback:narrow", batch_id=batch_id, status=status)
+
+
+class SumResults(Job):
+    """on_complete of a map-reduce: sums the batch's results."""
+
+    def run(self, batch_id, status, **kwargs):
+        from django_batchqueue import BatchManager
+
+        total = sum(v for v in BatchManager().get_results(batch_id).values())
+        record("sum", total=total, status=status)
+        return total
+
+
+class PidJob(Job):
+    def run(self, **kwargs):
+        record("pid", pid=os.getpid(), position=self.position)
+        return os.getpid()
+
+
+@job
+def add(a, b):
+    record("add", a=a, b=b)
+    return a + b
+
+
+@job(max_retries=1)
+def flaky_function(**kwargs):
+    from .models import Event
+
+    tries = Event.objects.filter(label="flaky_function").count()
+    record("flaky_function", tries=tries)
+    if tries == 0:
+        raise RuntimeError("first call fails")
+    return "ok"
+
+
+def not_a_job(x):
+    return x
+
+
+class NotAJob:
+    def run(self):
+        return None
