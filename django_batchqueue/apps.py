@@ -10,3 +10,7 @@ class BatchQueueConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers system checks)
+
+        # Import the worker entry point now, in the parent process: RQ's forking worker would
+        # otherwise import it again in every forked work horse (tens of ms per job).
+        from .execution import runner  # noqa: F401

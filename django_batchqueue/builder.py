@@ -55,7 +55,7 @@ class BatchBuilder:
         return self._callback(CallbackEvent.ON_COMPLETE, callback)
 
     def on_failure(self, callback: Any) -> BatchBuilder:
-        """Run ``callback`` once when the batch fails (or, with allow_failures, ends with failures)."""
+        """Run ``callback`` once when the batch fails (with allow_failures: ends with failures)."""
         return self._callback(CallbackEvent.ON_FAILURE, callback)
 
     def on_job_failure(self, callback: Any) -> BatchBuilder:
@@ -103,8 +103,9 @@ class BatchBuilder:
     def name(self, label: str) -> BatchBuilder:
         """A human-readable label, shown in the admin and the API."""
         if not isinstance(label, str) or len(label) > 255:
-            raise InvalidDefinition(f"name must be a string of at most 255 characters, got "
-                                    f"{label!r:.80}")
+            raise InvalidDefinition(
+                f"name must be a string of at most 255 characters, got {label!r:.80}"
+            )
         self._label = label
         return self
 
@@ -141,15 +142,20 @@ class BatchBuilder:
             created_by=user,
         )
         rows, enq = build_job_rows(
-            self._specs, batch_id=batch.pk, batch_type=self._type, queue=queue,
+            self._specs,
+            batch_type=self._type,
+            queue=queue,
             defaults=self._defaults,
         )
         storage = get_storage()
         with storage.atomic():
             storage.create_batch(batch, rows)
             enqueue_on_commit(enq)
-            transaction.on_commit(lambda: signals.batch_dispatched.send_robust(
-                sender=Batch, batch_id=str(batch.pk), batch=batch))
+            transaction.on_commit(
+                lambda: signals.batch_dispatched.send_robust(
+                    sender=Batch, batch_id=str(batch.pk), batch=batch
+                )
+            )
         return str(batch.pk)
 
 

@@ -34,7 +34,8 @@ class JobSpec:
     compensation_target: Any = None
     #: Only what the definition itself sets; see :func:`effective_tuning`.
     tuning: dict[str, Any] = field(default_factory=dict)
-    payload_size: int = 0
+    #: ``args`` encoded as JSON (validated once, stored as is).
+    args_json: str = "{}"
 
 
 @dataclass
@@ -47,8 +48,15 @@ class CallbackSpec:
         return {"path": self.path, "args": self.args}
 
 
-def resolve_ref(ref: Any, label: str) -> tuple[str, Any]:
+def resolve_ref(
+    ref: Any, label: str, memo: dict[Any, tuple[str, Any]] | None = None
+) -> tuple[str, Any]:
     """Resolve a Job class, @job function or dotted path to (path, object)."""
+    if memo is not None:
+        key = ref if isinstance(ref, str) else id(ref)
+        if key not in memo:
+            memo[key] = resolve_ref(ref, label)
+        return memo[key]
     if isinstance(ref, str):
         try:
             return ref, jobs_module.resolve(ref)
@@ -73,9 +81,9 @@ def resolve_ref(ref: Any, label: str) -> tuple[str, Any]:
     )
 
 
-def _check_args(args: Any, label: str) -> tuple[dict[str, Any], int]:
+def _check_args(args: Any, label: str) -> tuple[dict[str, Any], str]:
     if args is None:
-        return {}, 2
+        return {}, "{}"
     if not isinstance(args, Mapping):
         raise InvalidDefinition(f"{label} must be a dict of keyword arguments, got {args!r}")
     for key in args:
@@ -99,13 +107,14 @@ def check_tuning(values: Mapping[str, Any], label: str) -> dict[str, Any]:
         if name == "retry_delay" and value < 0:
             raise InvalidDefinition(f"{label}[{name!r}] must be >= 0, got {value!r}")
         if name == "timeout" and (not float(value).is_integer() or value < 1):
-            raise InvalidDefinition(f"{label}[{name!r}] must be a whole number of seconds >= 1, "
-                                    f"got {value!r}")
+            raise InvalidDefinition(
+                f"{label}[{name!r}] must be a whole number of seconds >= 1, got {value!r}"
+            )
         out[name] = int(value) if name != "retry_delay" else float(value)
     return out
 
 
-def parse_job(definition: Any, label: str) -> JobSpec | None:
+def parse_job(definition: Any, label: str, memo: dict[Any, Any] | None = None) -> JobSpec | None:
     """Parse one job definition; ``None`` for a skipped entry."""
     if definition is None or definition is False:
         return None
@@ -115,8 +124,9 @@ def parse_job(definition: Any, label: str) -> JobSpec | None:
     if isinstance(definition, Mapping):
         unknown = sorted(set(map(str, definition)) - JOB_KEYS)
         if unknown:
-            raise InvalidDefinition(f"{label}: unknown key {unknown[0]!r} "
-                                    f"(allowed: {', '.join(sorted(JOB_KEYS))})")
+            raise InvalidDefinition(
+                f"{label}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(JOB_KEYS))})"
+            )
         if "class" not in definition:
             raise InvalidDefinition(f"{label}: a dict definition needs a 'class' key")
         ref = definition["class"]
@@ -129,19 +139,19 @@ def parse_job(definition: Any, label: str) -> JobSpec | None:
                 f"{label}: a list definition is [job, compensation]; got {len(definition)} items"
             )
         ref, compensation = definition
-    elif isinstance(definition, str) or isinstance(definition, type) or callable(definition):
+    elif isinstance(definition, (str, type)) or callable(definition):
         ref = definition
     else:
         raise InvalidDefinition(f"{label}: {definition!r} is not a job definition")
 
     if isinstance(ref, Mapping | list | tuple) or ref is None:
         raise InvalidDefinition(f"{label}: the job must be a Job class, @job function or path")
-    job_path, target = resolve_ref(ref, label)
+    job_path, target = resolve_ref(ref, label, memo)
     spec = JobSpec(job_path=job_path, target=target, tuning=tuning)
-    spec.args, spec.payload_size = _check_args(args, f"{label}.args")
+    spec.args, spec.args_json = _check_args(args, f"{label}.args")
     if compensation is not None:
         spec.compensation_path, spec.compensation_target = resolve_ref(
-            compensation, f"{label}.compensation"
+            compensation, f"{label}.compensation", memo
         )
     return spec
 
@@ -153,8 +163,9 @@ def parse_jobs(definitions: Any, label: str = "jobs") -> list[JobSpec]:
             f"{label} must be a list of job definitions, got {type(definitions).__name__}"
         )
     specs = []
+    memo: dict[Any, Any] = {}  # the same class or path is resolved once per list
     for index, definition in enumerate(definitions):
-        spec = parse_job(definition, f"{label}[{index}]")
+        spec = parse_job(definition, f"{label}[{index}]", memo)
         if spec is not None:
             specs.append(spec)
     return specs

@@ -106,9 +106,7 @@ def is_job_class(obj: Any) -> bool:
 
 
 def is_job_function(obj: Any) -> bool:
-    return (
-        inspect.isfunction(obj) and isinstance(getattr(obj, _JOB_MARK, None), FunctionJobOptions)
-    )
+    return inspect.isfunction(obj) and isinstance(getattr(obj, _JOB_MARK, None), FunctionJobOptions)
 
 
 def path_of(obj: Any) -> str:
@@ -131,8 +129,11 @@ def job_defaults(target: Any) -> dict[str, Any]:
     """The retry/timeout settings that ``target`` sets explicitly (not inherited from Job)."""
     if is_job_function(target):
         opts: FunctionJobOptions = getattr(target, _JOB_MARK)
-        values = {"max_retries": opts.max_retries, "retry_delay": opts.retry_delay,
-                  "timeout": opts.timeout}
+        values = {
+            "max_retries": opts.max_retries,
+            "retry_delay": opts.retry_delay,
+            "timeout": opts.timeout,
+        }
         return {k: v for k, v in values.items() if v is not None}
     found: dict[str, Any] = {}
     for klass in target.__mro__:
@@ -162,6 +163,7 @@ def resolve(path: str) -> Any:
     if not all(p.isidentifier() for p in parts):
         raise JobImportError(f"{path!r} is not a dotted import path")
     # Find the longest importable module prefix, then walk attributes (nested classes).
+    missing_module = ""
     for split in range(len(parts) - 1, 0, -1):
         module_name = ".".join(parts[:split])
         if not _module_allowed(module_name):
@@ -170,6 +172,7 @@ def resolve(path: str) -> Any:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+                missing_module = missing_module or module_name
                 continue  # this prefix is not a module; try a shorter one
             raise JobImportError(f"importing {module_name!r} for {path!r} failed: {exc}") from exc
         except Exception as exc:
@@ -179,8 +182,11 @@ def resolve(path: str) -> Any:
             for attr in parts[split:]:
                 obj = getattr(obj, attr)
         except AttributeError:
-            raise JobImportError(f"{path!r} cannot be imported: {module_name!r} has no "
-                                 f"{'.'.join(parts[split:])!r}") from None
+            if missing_module and len(parts) - split > 1:
+                why = f"no module named {missing_module!r}"
+            else:
+                why = f"{module_name!r} has no {'.'.join(parts[split:])!r}"
+            raise JobImportError(f"{path!r} cannot be imported: {why}") from None
         if not (is_job_class(obj) or is_job_function(obj)):
             raise JobImportError(
                 f"{path!r} is not a Job subclass or a function decorated with @job"

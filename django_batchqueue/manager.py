@@ -61,8 +61,11 @@ class BatchManager:
             job_uuid = uuid.UUID(str(job_id))
         except (TypeError, ValueError):
             raise JobNotFound(f"no job with id {job_id!r} (not a UUID)") from None
-        row = BatchJob.objects.filter(batch=batch, pk=job_uuid).values_list(
-            "status", "result").first()
+        row = (
+            BatchJob.objects.filter(batch=batch, pk=job_uuid)
+            .values_list("status", "result")
+            .first()
+        )
         if row is None:
             raise JobNotFound(f"batch {batch.pk} has no job {job_id!r}")
         return row[1] if row[0] == JobStatus.COMPLETED else None

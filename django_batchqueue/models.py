@@ -47,22 +47,30 @@ class Batch(models.Model):
 
     context = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     callbacks = models.JSONField(
-        default=dict, blank=True, encoder=DjangoJSONEncoder,
+        default=dict,
+        blank=True,
+        encoder=DjangoJSONEncoder,
         help_text="Event name -> {'path': ..., 'args': {...}}.",
     )
     options = models.JSONField(
-        default=dict, blank=True, encoder=DjangoJSONEncoder,
+        default=dict,
+        blank=True,
+        encoder=DjangoJSONEncoder,
         help_text="Batch-wide job defaults (max_retries, retry_delay, timeout).",
     )
     allow_failures = models.BooleanField(default=False)
     has_compensation = models.BooleanField(default=False)
-    compensation_status = models.CharField(
+    # NULL means "nothing to compensate", distinct from every status (the contract's None).
+    compensation_status = models.CharField(  # noqa: DJ001
         max_length=16, choices=CompensationStatus.choices, null=True, blank=True
     )
     error = models.TextField(blank=True, default="")
 
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     created_at = models.DateTimeField(default=timezone.now)
@@ -120,7 +128,10 @@ class BatchJob(models.Model):
         "for on_job_failure callbacks the failed job's."
     )
     event = models.CharField(
-        max_length=20, choices=CallbackEvent.choices, blank=True, default="",
+        max_length=20,
+        choices=CallbackEvent.choices,
+        blank=True,
+        default="",
         help_text="For callbacks: the outcome that triggered it.",
     )
     job_path = models.CharField(max_length=255)
@@ -130,7 +141,9 @@ class BatchJob(models.Model):
     )
     args = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     meta = models.JSONField(
-        default=dict, blank=True, encoder=DjangoJSONEncoder,
+        default=dict,
+        blank=True,
+        encoder=DjangoJSONEncoder,
         help_text="What the framework passes besides args (callback outcome, compensation data).",
     )
 
@@ -144,7 +157,9 @@ class BatchJob(models.Model):
     traceback = models.TextField(blank=True, default="")
 
     rq_job_id = models.CharField(
-        max_length=64, blank=True, default="",
+        max_length=64,
+        blank=True,
+        default="",
         help_text="The RQ job expected to run this row next; other RQ jobs naming it are ignored.",
     )
     worker_name = models.CharField(max_length=255, blank=True, default="")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -12,13 +11,16 @@ from . import conf
 from .exceptions import PayloadTooLarge, SerializationError
 
 
+_ENCODER = DjangoJSONEncoder(allow_nan=False, separators=(",", ":"))
+
+
 def dumps(value: Any) -> str:
     """Encode with Django's JSON encoder (datetimes, Decimals, UUIDs), refusing NaN/Infinity."""
-    return json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
-def check_json(value: Any, label: str, *, limit_size: bool = True) -> int:
-    """Raise :class:`SerializationError` naming the first bad key of ``value``; return its size.
+def check_json(value: Any, label: str, *, limit_size: bool = True) -> str:
+    """Raise :class:`SerializationError` naming the first bad key of ``value``; return its JSON.
 
     ``label`` says where the value came from (``"jobs[3].args"``); the error appends the key path.
     Also refuses NUL characters (PostgreSQL's jsonb cannot store them) and payloads above
@@ -40,7 +42,7 @@ def check_json(value: Any, label: str, *, limit_size: bool = True) -> int:
         raise PayloadTooLarge(
             f"{label} is {size} bytes of JSON, above BATCHQUEUE['MAX_PAYLOAD_BYTES'] ({limit})"
         )
-    return size
+    return encoded
 
 
 def _find_bad(value: Any, path: str, nul: bool = False) -> tuple[str, str]:

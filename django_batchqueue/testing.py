@@ -39,8 +39,12 @@ def drain(queues: Iterable[str] | None = None, max_jobs: int | None = None) -> i
         while max_jobs is None or ran < max_jobs:
             scheduled_to_now(names)
             found = worker.queue_class.dequeue_any(
-                rq_queues, None, connection=worker.connection, job_class=worker.job_class,
-                serializer=worker.serializer, death_penalty_class=worker.death_penalty_class,
+                rq_queues,
+                None,
+                connection=worker.connection,
+                job_class=worker.job_class,
+                serializer=worker.serializer,
+                death_penalty_class=worker.death_penalty_class,
             )
             if found is None:
                 break

@@ -33,7 +33,8 @@ def _own_redis_db():
     if r.dbsize() and not r.exists(OWNER_KEY):
         pytest.exit(
             f"Redis database {settings.REDIS_URL} is not empty and not marked as the test "
-            "suite's; point BATCHQUEUE_TEST_REDIS at an empty database", returncode=3,
+            "suite's; point BATCHQUEUE_TEST_REDIS at an empty database",
+            returncode=3,
         )
     r.flushdb()
     r.set(OWNER_KEY, "1")
@@ -74,8 +75,14 @@ class Workers:
     def __init__(self) -> None:
         self.procs: list[subprocess.Popen] = []
 
-    def start(self, n: int = 1, *queues: str, worker_class: str | None = None,
-              burst: bool = False, extra: list[str] | None = None) -> list[subprocess.Popen]:
+    def start(
+        self,
+        n: int = 1,
+        *queues: str,
+        worker_class: str | None = None,
+        burst: bool = False,
+        extra: list[str] | None = None,
+    ) -> list[subprocess.Popen]:
         cmd = [sys.executable, str(ROOT / "manage.py"), "rqworker", *(queues or ("batchjob",))]
         if worker_class:
             cmd += ["--worker-class", worker_class]
@@ -84,8 +91,15 @@ class Workers:
         cmd += extra or []
         started = []
         for _ in range(n):
-            proc = subprocess.Popen(cmd, cwd=ROOT, env=_db_env(), stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                env=_db_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
             self.procs.append(proc)
             started.append(proc)
         return started

@@ -67,11 +67,13 @@ if DB_KIND == "postgres":
             conn_max_age=None,
         )
     }
-    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("BATCHQUEUE_TEST_PG_NAME",
-                                                          "test_batchqueue")}
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.environ.get("BATCHQUEUE_TEST_PG_NAME", "test_batchqueue")
+    }
 else:
-    sqlite_file = os.environ.get("BATCHQUEUE_TEST_SQLITE", str(BASE_DIR.parent / ".local" /
-                                                             "test_batchqueue.sqlite3"))
+    sqlite_file = os.environ.get(
+        "BATCHQUEUE_TEST_SQLITE", str(BASE_DIR.parent / ".local" / "test_batchqueue.sqlite3")
+    )
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",

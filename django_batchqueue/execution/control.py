@@ -46,17 +46,20 @@ def add_jobs(batch_id: Any, jobs: Any) -> list[str]:
         batch = storage.get_batch(uid)
         assert batch is not None
         rows, enq = build_job_rows(
-            specs, batch_id=uid, batch_type=batch.type, queue=batch.queue,
-            defaults=batch.options, start_position=storage.max_position(uid) + 1,
+            specs,
+            batch_type=batch.type,
+            queue=batch.queue,
+            defaults=batch.options,
+            start_position=storage.max_position(uid) + 1,
             start_now=False,
         )
-        storage.insert_jobs(rows)
+        storage.add_new_jobs(uid, rows)
         if batch.type == BatchType.SEQUENTIAL and not storage.has_active(uid, JobKind.JOB):
             nxt = storage.next_pending_step(uid)
             if nxt is not None:
                 orchestration.queue_row(nxt, batch.queue, enq)
         enqueue_on_commit(enq)
-    return [str(row.pk) for row in rows]
+    return [str(row.id) for row in rows]
 
 
 def cancel(batch_id: Any, compensate: bool = False) -> bool:

@@ -31,8 +31,12 @@ def call(target: Any, row: BatchJob) -> tuple[Any, dict[str, Any] | None]:
         context = compensation.get("context") or {}
     if is_job_class(target):
         instance = target(
-            context=context, batch_id=str(batch.pk), job_id=str(row.pk), position=row.position,
-            attempt=row.attempts, compensation=compensation,
+            context=context,
+            batch_id=str(batch.pk),
+            job_id=str(row.pk),
+            position=row.position,
+            attempt=row.attempts,
+            compensation=compensation,
         )
         func = instance.run
     else:

@@ -64,11 +64,30 @@ def run_succeeded(row: BatchJob, result: Any, context: dict[str, Any] | None) ->
     """Record a successful run of a job, callback or compensation and act on it."""
     storage = get_storage()
     enq: list[Enqueue] = []
+    parallel = row.batch.type == BatchType.PARALLEL
+    if row.kind == JobKind.JOB and parallel and not row.compensation_path:
+        # Hot path of a parallel batch: one statement completes the job and counts it; only a
+        # run that sees every job finished goes on to (try to) settle the batch.
+        counts = storage.complete_and_count(row, result)
+        if counts is None:
+            return
+        _send_after_commit(
+            signals.job_completed,
+            row.batch_id,
+            job_id=str(row.pk),
+            position=row.position,
+            result=result,
+        )
+        if counts.all_done and counts.status in OPEN_BATCH:
+            with storage.atomic():
+                _try_settle(row.batch_id, enq)
+                enqueue_on_commit(enq)
+        return
     with storage.atomic():
         if not storage.finish(row, JobStatus.COMPLETED, result=result):
             return
         if row.kind == JobKind.JOB:
-            _job_completed(row, context, enq)
+            _job_completed(row, result, context, enq)
         elif row.kind == JobKind.CALLBACK:
             storage.lock(row.batch_id)
             _advance_callbacks(row.batch_id, enq)
@@ -87,36 +106,45 @@ def run_failed(row: BatchJob, error: str, traceback: str = "", permanent: bool =
             rq_id = new_rq_job_id()
             if storage.requeue_after_failure(row, rq_id, error, traceback):
                 queue = row.batch.queue
-                enqueue_on_commit([Enqueue(str(row.pk), rq_id, queue, row.timeout,
-                                           row.retry_delay)])
+                enqueue_on_commit(
+                    [Enqueue(str(row.pk), rq_id, queue, row.timeout, row.retry_delay)]
+                )
             return
         if not storage.finish(row, JobStatus.FAILED, error=error, traceback=traceback):
             return
         if row.kind == JobKind.JOB:
             _job_failed(row, error, enq)
         elif row.kind == JobKind.CALLBACK:
-            logger.error("batchqueue: %s callback of batch %s failed: %s", row.event,
-                         row.batch_id, error)
+            logger.error(
+                "batchqueue: %s callback of batch %s failed: %s", row.event, row.batch_id, error
+            )
             storage.lock(row.batch_id)
             _advance_callbacks(row.batch_id, enq)
         else:
-            logger.error("batchqueue: compensation %s of batch %s failed: %s", row.job_path,
-                         row.batch_id, error)
+            logger.error(
+                "batchqueue: compensation %s of batch %s failed: %s",
+                row.job_path,
+                row.batch_id,
+                error,
+            )
             storage.lock(row.batch_id)
             _advance_compensations(row.batch_id, enq)
         enqueue_on_commit(enq)
 
 
-def _job_completed(row: BatchJob, context: dict[str, Any] | None, enq: list[Enqueue]) -> None:
+def _job_completed(
+    row: BatchJob, result: Any, context: dict[str, Any] | None, enq: list[Enqueue]
+) -> None:
     storage = get_storage()
     is_chain = row.batch.type == BatchType.SEQUENTIAL
     storage.count(row.batch_id, completed=1, context=context if is_chain else None)
-    _send_after_commit(signals.job_completed, row.batch_id, job_id=str(row.pk),
-                       position=row.position, result=row.result)
-    if not is_chain and not row.compensation_path:
-        # Hot path of a parallel batch: no read needed, the conditional UPDATE decides.
-        _try_settle(row.batch_id, enq)
-        return
+    _send_after_commit(
+        signals.job_completed,
+        row.batch_id,
+        job_id=str(row.pk),
+        position=row.position,
+        result=result,
+    )
     batch = storage.get_batch(row.batch_id)
     assert batch is not None
     if batch.status in OPEN_BATCH:
@@ -138,12 +166,17 @@ def _job_failed(row: BatchJob, error: str, enq: list[Enqueue]) -> None:
     storage.count(row.batch_id, failed=1)
     batch = storage.get_batch(row.batch_id)
     assert batch is not None
-    _send_after_commit(signals.job_failed, batch.pk, job_id=str(row.pk), position=row.position,
-                       error=error)
+    _send_after_commit(
+        signals.job_failed, batch.pk, job_id=str(row.pk), position=row.position, error=error
+    )
     if CallbackEvent.ON_JOB_FAILURE in batch.callbacks:
-        callback = _callback_row(batch, CallbackEvent.ON_JOB_FAILURE, position=row.position,
-                                 error=error, extra={"job_id": str(row.pk),
-                                                     "failed_job_position": row.position})
+        callback = _callback_row(
+            batch,
+            CallbackEvent.ON_JOB_FAILURE,
+            position=row.position,
+            error=error,
+            extra={"job_id": str(row.pk), "failed_job_position": row.position},
+        )
         storage.insert_jobs([callback])
         queue_row(callback, batch.queue, enq)
     parallel = batch.type == BatchType.PARALLEL
@@ -191,8 +224,9 @@ def _fail_batch(batch: Batch, error: str, failed_row: BatchJob, enq: list[Enqueu
     storage.cancel_unstarted(batch.pk)
     batch.status, batch.error = BatchStatus.FAILED, error
     if CallbackEvent.ON_FAILURE in batch.callbacks:
-        storage.insert_jobs([_callback_row(batch, CallbackEvent.ON_FAILURE, position=0,
-                                           error=error)])
+        storage.insert_jobs(
+            [_callback_row(batch, CallbackEvent.ON_FAILURE, position=0, error=error)]
+        )
         _advance_callbacks(batch.pk, enq)
     if batch.has_compensation:
         originals = storage.completed_with_compensation(batch.pk)
@@ -229,16 +263,34 @@ def _advance_chain(batch: Batch, enq: list[Enqueue]) -> None:
 # ---------------------------------------------------------------------------- callbacks
 
 
-def _callback_row(batch: Batch, event: str, *, position: int, error: str | None = None,
-                  extra: dict[str, Any] | None = None) -> BatchJob:
+def _callback_row(
+    batch: Batch,
+    event: str,
+    *,
+    position: int,
+    error: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> BatchJob:
     spec = batch.callbacks[event]
     failed = event != CallbackEvent.ON_COMPLETE
-    meta = {"batch_id": str(batch.pk), "status": "failed" if failed else "completed",
-            "error": error, **(extra or {})}
+    meta = {
+        "batch_id": str(batch.pk),
+        "status": "failed" if failed else "completed",
+        "error": error,
+        **(extra or {}),
+    }
     tuning = _tuning_for(spec["path"], None)
-    return BatchJob(batch_id=batch.pk, kind=JobKind.CALLBACK, event=event, position=position,
-                    job_path=spec["path"], args=spec.get("args") or {}, meta=meta,
-                    status=JobStatus.PENDING, **tuning)
+    return BatchJob(
+        batch_id=batch.pk,
+        kind=JobKind.CALLBACK,
+        event=event,
+        position=position,
+        job_path=spec["path"],
+        args=spec.get("args") or {},
+        meta=meta,
+        status=JobStatus.PENDING,
+        **tuning,
+    )
 
 
 def _advance_callbacks(batch_id: Any, enq: list[Enqueue]) -> None:
@@ -261,8 +313,7 @@ def _advance_callbacks(batch_id: Any, enq: list[Enqueue]) -> None:
 # ---------------------------------------------------------------------------- compensation
 
 
-def _compensate(batch: Batch, originals: list[BatchJob], error: str,
-                enq: list[Enqueue]) -> None:
+def _compensate(batch: Batch, originals: list[BatchJob], error: str, enq: list[Enqueue]) -> None:
     """Record a compensation run for each original and start them (newest position first)."""
     storage = get_storage()
     rows = []
@@ -276,12 +327,19 @@ def _compensate(batch: Batch, originals: list[BatchJob], error: str,
             "error": error,
             "context": batch.context,
         }
-        rows.append(BatchJob(
-            batch_id=batch.pk, kind=JobKind.COMPENSATION, position=original.position,
-            job_path=original.compensation_path, compensates_id=original.pk,
-            args=original.args, meta=meta, status=JobStatus.PENDING,
-            **_tuning_for(original.compensation_path, batch),
-        ))
+        rows.append(
+            BatchJob(
+                batch_id=batch.pk,
+                kind=JobKind.COMPENSATION,
+                position=original.position,
+                job_path=original.compensation_path,
+                compensates_id=original.pk,
+                args=original.args,
+                meta=meta,
+                status=JobStatus.PENDING,
+                **_tuning_for(original.compensation_path, batch),
+            )
+        )
     if rows:
         storage.insert_jobs(rows)
     storage.set_compensation_status(batch.pk, CompensationStatus.RUNNING)
@@ -301,7 +359,10 @@ def _advance_compensations(batch_id: Any, enq: list[Enqueue]) -> None:
         return
     if batch.status not in OPEN_BATCH and storage.running_with_compensation(batch_id):
         return  # a job still running will need compensating when it completes
-    final = (CompensationStatus.FAILED if storage.compensation_failures(batch_id)
-             else CompensationStatus.COMPLETED)
+    final = (
+        CompensationStatus.FAILED
+        if storage.compensation_failures(batch_id)
+        else CompensationStatus.COMPLETED
+    )
     if storage.set_compensation_status(batch_id, final, only_if=[CompensationStatus.RUNNING]):
         _send_after_commit(signals.compensation_finished, batch_id, status=final)

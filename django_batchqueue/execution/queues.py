@@ -57,8 +57,9 @@ def resolve_queue(named: str | None = None, rq_name: str | None = None) -> str:
         mapping = conf.get("NAMED_QUEUES") or {}
         if named not in mapping:
             known = ", ".join(sorted(mapping)) or "none configured"
-            raise UnknownQueue(f"unknown named queue {named!r} (BATCHQUEUE['NAMED_QUEUES']: "
-                               f"{known})")
+            raise UnknownQueue(
+                f"unknown named queue {named!r} (BATCHQUEUE['NAMED_QUEUES']: {known})"
+            )
         rq_name = mapping[named]
     if rq_name is None:
         rq_name = conf.get("DEFAULT_QUEUE")
@@ -71,6 +72,14 @@ def resolve_queue(named: str | None = None, rq_name: str | None = None) -> str:
 
 
 _local = threading.local()
+_connection_override: Any = None
+
+
+def use_connection(connection: Any) -> None:
+    """Route every batch queue to ``connection`` instead of RQ_QUEUES' (the demo's embedded mode)."""
+    global _connection_override
+    _connection_override = connection
+    reset_queue_cache()
 
 
 def get_queue(name: str) -> Any:
@@ -84,7 +93,7 @@ def get_queue(name: str) -> Any:
         cache = _local.queues = {}
         _local.pid = os.getpid()
     if name not in cache:
-        cache[name] = django_rq.get_queue(name)
+        cache[name] = django_rq.get_queue(name, connection=_connection_override)
     return cache[name]
 
 
@@ -126,8 +135,12 @@ def enqueue_now(items: Iterable[Enqueue]) -> None:
                     if item.delay > 0:
                         now = now or timezone.now()
                         job = queue.create_job(
-                            RUNNER, args=(item.row_id,), job_id=item.rq_job_id,
-                            timeout=data.timeout, result_ttl=0, failure_ttl=failure_ttl,
+                            RUNNER,
+                            args=(item.row_id,),
+                            job_id=item.rq_job_id,
+                            timeout=data.timeout,
+                            result_ttl=0,
+                            failure_ttl=failure_ttl,
                             description=data.description,
                         )
                         queue.schedule_job(job, now + timedelta(seconds=item.delay), pipeline=pipe)
@@ -139,7 +152,9 @@ def enqueue_now(items: Iterable[Enqueue]) -> None:
         except Exception:
             logger.warning(
                 "batchqueue: could not enqueue %d job(s) on RQ queue %r; they stay queued in the "
-                "database and batchqueue_reconcile will enqueue them", len(group), queue_name,
+                "database and batchqueue_reconcile will enqueue them",
+                len(group),
+                queue_name,
                 exc_info=True,
             )
 

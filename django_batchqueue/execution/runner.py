@@ -46,8 +46,9 @@ def _with_db_retry(action: Callable[[], Any]) -> Any:
         except (OperationalError, InterfaceError):
             if attempt == DB_RETRIES:
                 raise
-            logger.warning("batchqueue: database error while recording a run; reconnecting",
-                           exc_info=True)
+            logger.warning(
+                "batchqueue: database error while recording a run; reconnecting", exc_info=True
+            )
             for conn in connections.all(initialized_only=True):
                 conn.close()
             time.sleep(0.2 * attempt)
@@ -58,28 +59,27 @@ def perform(row_id: str) -> str:
     """Run BatchJob ``row_id``. Returns what happened: completed, failed, skipped or missing."""
     close_old_connections()
     storage = get_storage()
-    row = _with_db_retry(lambda: storage.load_job(row_id))
-    if row is None:
-        logger.warning("batchqueue: job row %s does not exist (pruned?); nothing to run", row_id)
-        return "missing"
     rq_job = current_rq_job()
-    try:
-        target = resolve(row.job_path)
-        import_error = None
-    except BatchQueueError as exc:
-        target, import_error = None, exc
-
-    if not _with_db_retry(lambda: storage.claim(row, rq_job.id if rq_job else None,
-                                                  worker_name())):
-        logger.info("batchqueue: skipping %s (status %s: cancelled, finished or superseded)",
-                    row_id, row.status)
+    row = _with_db_retry(
+        lambda: storage.claim_and_load(row_id, rq_job.id if rq_job else None, worker_name())
+    )
+    if row is None:
+        status = storage.job_status(row_id)
+        if status is None:
+            logger.warning("batchqueue: job row %s does not exist (pruned?); nothing run", row_id)
+            return "missing"
+        logger.info(
+            "batchqueue: skipping %s (%s: cancelled, finished or superseded)", row_id, status
+        )
         return "skipped"
     if row.kind == JobKind.JOB and row.batch.status == BatchStatus.PENDING:
         storage.mark_started(row.batch_id)
-
-    if import_error is not None:
-        _with_db_retry(lambda: orchestration.run_failed(row, describe(import_error),
-                                                        permanent=True))
+    try:
+        target = resolve(row.job_path)
+    except BatchQueueError as exc:
+        # Whatever the row names, only Job subclasses and @job functions ever run.
+        error = describe(exc)
+        _with_db_retry(lambda: orchestration.run_failed(row, error, permanent=True))
         return "failed"
 
     try:
@@ -100,8 +100,9 @@ def perform(row_id: str) -> str:
             raise  # SystemExit / KeyboardInterrupt: recorded, then let the worker handle it
         return "failed"
 
-    _with_db_retry(lambda: orchestration.run_succeeded(
-        row, result, context if keep_context else None))
+    _with_db_retry(
+        lambda: orchestration.run_succeeded(row, result, context if keep_context else None)
+    )
     return "completed"
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 
 from .. import conf
-from .sql import SQLStorage, storage as _sql_storage
+from .sql import SQLStorage
+from .sql import storage as _sql_storage
 
 
 def get_storage() -> SQLStorage:

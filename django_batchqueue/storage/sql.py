@@ -22,23 +22,27 @@ from ..states import (
     OPEN_BATCH,
     UNSTARTED_JOB,
     BatchStatus,
-    CompensationStatus,
     JobKind,
     JobStatus,
 )
+from .bulk import NewJob, insert_new_jobs
+from .hotpath import HotPath
 
 
-class SQLStorage:
+class SQLStorage(HotPath):
     """Batch state in the Django database (the default)."""
 
     atomic = staticmethod(transaction.atomic)
 
     # ------------------------------------------------------------------ creating
 
-    def create_batch(self, batch: Batch, rows: Sequence[BatchJob]) -> Batch:
+    def create_batch(self, batch: Batch, rows: Sequence[NewJob]) -> Batch:
         batch.save(force_insert=True)
-        BatchJob.objects.bulk_create(rows, batch_size=2000)
+        insert_new_jobs(batch.pk, rows, batch.created_at)
         return batch
+
+    def add_new_jobs(self, batch_id: Any, rows: Sequence[NewJob]) -> None:
+        insert_new_jobs(batch_id, rows, timezone.now())
 
     def insert_jobs(self, rows: Sequence[BatchJob]) -> None:
         BatchJob.objects.bulk_create(rows, batch_size=2000)
@@ -50,6 +54,9 @@ class SQLStorage:
 
     def load_job(self, row_id: Any) -> BatchJob | None:
         return BatchJob.objects.select_related("batch").filter(pk=row_id).first()
+
+    def job_status(self, row_id: Any) -> str | None:
+        return BatchJob.objects.filter(pk=row_id).values_list("status", flat=True).first()
 
     def batch_status(self, batch_id: Any) -> str | None:
         return Batch.objects.filter(pk=batch_id).values_list("status", flat=True).first()
@@ -70,7 +77,9 @@ class SQLStorage:
     def has_active(self, batch_id: Any, kind: str) -> bool:
         return BatchJob.objects.filter(batch_id=batch_id, kind=kind, status__in=ACTIVE_JOB).exists()
 
-    def first_pending(self, batch_id: Any, kind: str, newest_first: bool = False) -> BatchJob | None:
+    def first_pending(
+        self, batch_id: Any, kind: str, newest_first: bool = False
+    ) -> BatchJob | None:
         order = "-position" if newest_first else "position"
         return (
             BatchJob.objects.filter(batch_id=batch_id, kind=kind, status=JobStatus.PENDING)
@@ -81,9 +90,7 @@ class SQLStorage:
     def completed_with_compensation(self, batch_id: Any) -> list[BatchJob]:
         """Completed jobs that declare a compensation and have none recorded yet."""
         return list(
-            BatchJob.objects.filter(
-                batch_id=batch_id, kind=JobKind.JOB, status=JobStatus.COMPLETED
-            )
+            BatchJob.objects.filter(batch_id=batch_id, kind=JobKind.JOB, status=JobStatus.COMPLETED)
             .exclude(compensation_path="")
             .exclude(compensations__isnull=False)
             .order_by("position")
@@ -110,30 +117,48 @@ class SQLStorage:
         if rq_job_id:
             qs = qs.filter(rq_job_id=rq_job_id)
         won = qs.update(
-            status=JobStatus.RUNNING, attempts=F("attempts") + 1, started_at=now,
-            finished_at=None, worker_name=worker[:255],
+            status=JobStatus.RUNNING,
+            attempts=F("attempts") + 1,
+            started_at=now,
+            finished_at=None,
+            worker_name=worker[:255],
         )
         if won:
             row.status, row.attempts, row.started_at = JobStatus.RUNNING, row.attempts + 1, now
         return bool(won)
 
-    def finish(self, row: BatchJob, status: str, *, result: Any = None, error: str = "",
-               traceback: str = "") -> bool:
+    def finish(
+        self,
+        row: BatchJob,
+        status: str,
+        *,
+        result: Any = None,
+        error: str = "",
+        traceback: str = "",
+    ) -> bool:
         """running -> completed/failed. False when the row was no longer running."""
         won = BatchJob.objects.filter(pk=row.pk, status=JobStatus.RUNNING).update(
-            status=status, result=result, error=error, traceback=traceback,
+            status=status,
+            result=result,
+            error=error,
+            traceback=traceback,
             finished_at=timezone.now(),
         )
         if won:
             row.status = status
         return bool(won)
 
-    def requeue_after_failure(self, row: BatchJob, rq_job_id: str, error: str,
-                              traceback: str) -> bool:
+    def requeue_after_failure(
+        self, row: BatchJob, rq_job_id: str, error: str, traceback: str
+    ) -> bool:
         """running -> queued for another attempt, recording the attempt's error."""
         won = BatchJob.objects.filter(pk=row.pk, status=JobStatus.RUNNING).update(
-            status=JobStatus.QUEUED, rq_job_id=rq_job_id, error=error, traceback=traceback,
-            enqueued_at=timezone.now(), finished_at=timezone.now(),
+            status=JobStatus.QUEUED,
+            rq_job_id=rq_job_id,
+            error=error,
+            traceback=traceback,
+            enqueued_at=timezone.now(),
+            finished_at=timezone.now(),
         )
         return bool(won)
 
@@ -167,12 +192,24 @@ class SQLStorage:
         """Write to the batch row so this transaction serialises with others on the batch."""
         return bool(Batch.objects.filter(pk=batch_id).update(updated_at=timezone.now()))
 
-    def count(self, batch_id: Any, *, completed: int = 0, failed: int = 0, cancelled: int = 0,
-              total: int = 0, context: dict[str, Any] | None = None) -> bool:
+    def count(
+        self,
+        batch_id: Any,
+        *,
+        completed: int = 0,
+        failed: int = 0,
+        cancelled: int = 0,
+        total: int = 0,
+        context: dict[str, Any] | None = None,
+    ) -> bool:
         """Increment counters (and in a chain store the context); also locks the batch row."""
         changes: dict[str, Any] = {"updated_at": timezone.now()}
-        for name, n in (("completed_jobs", completed), ("failed_jobs", failed),
-                        ("cancelled_jobs", cancelled), ("total_jobs", total)):
+        for name, n in (
+            ("completed_jobs", completed),
+            ("failed_jobs", failed),
+            ("cancelled_jobs", cancelled),
+            ("total_jobs", total),
+        ):
             if n:
                 changes[name] = F(name) + n
         if context is not None:
@@ -218,12 +255,14 @@ class SQLStorage:
         return bool(
             Batch.objects.filter(
                 pk=batch_id, status=BatchStatus.FAILED, compensation_status__isnull=True
-            ).update(status=BatchStatus.RUNNING, error="", finished_at=None,
-                     updated_at=timezone.now())
+            ).update(
+                status=BatchStatus.RUNNING, error="", finished_at=None, updated_at=timezone.now()
+            )
         )
 
-    def set_compensation_status(self, batch_id: Any, status: str,
-                                only_if: Iterable[str | None] | None = None) -> bool:
+    def set_compensation_status(
+        self, batch_id: Any, status: str, only_if: Iterable[str | None] | None = None
+    ) -> bool:
         qs = Batch.objects.filter(pk=batch_id)
         if only_if is not None:
             allowed = list(only_if)
@@ -239,15 +278,22 @@ class SQLStorage:
         """Failed/cancelled jobs back to pending; returns (rows by position, failed, cancelled)."""
         rows = list(
             BatchJob.objects.filter(
-                batch_id=batch_id, kind=JobKind.JOB,
+                batch_id=batch_id,
+                kind=JobKind.JOB,
                 status__in=(JobStatus.FAILED, JobStatus.CANCELLED),
             ).order_by("position")
         )
         failed = sum(1 for r in rows if r.status == JobStatus.FAILED)
         cancelled = len(rows) - failed
         BatchJob.objects.filter(pk__in=[r.pk for r in rows]).update(
-            status=JobStatus.PENDING, attempts=0, error="", traceback="", result=None,
-            started_at=None, finished_at=None, rq_job_id="",
+            status=JobStatus.PENDING,
+            attempts=0,
+            error="",
+            traceback="",
+            result=None,
+            started_at=None,
+            finished_at=None,
+            rq_job_id="",
         )
         Batch.objects.filter(pk=batch_id).update(
             failed_jobs=F("failed_jobs") - failed, cancelled_jobs=F("cancelled_jobs") - cancelled

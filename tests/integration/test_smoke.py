@@ -9,8 +9,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_parallel_map_reduce(manager):
-    batch_id = manager.batch([{"class": Square, "args": {"n": n}} for n in range(5)]).on_complete(
-        SumResults).dispatch()
+    batch_id = (
+        manager.batch([{"class": Square, "args": {"n": n}} for n in range(5)])
+        .on_complete(SumResults)
+        .dispatch()
+    )
     ran = drain()
     assert ran == 6
     batch = Batch.objects.get(pk=batch_id)
@@ -20,8 +23,11 @@ def test_parallel_map_reduce(manager):
 
 
 def test_chain_context(manager):
-    batch_id = manager.chain([{"class": Step, "args": {"name": n}} for n in "abc"]).set_context(
-        {"steps": []}).dispatch()
+    batch_id = (
+        manager.chain([{"class": Step, "args": {"name": n}} for n in "abc"])
+        .set_context({"steps": []})
+        .dispatch()
+    )
     assert drain() == 3
     batch = Batch.objects.get(pk=batch_id)
     assert batch.status == "completed"

@@ -25,8 +25,14 @@ class Echo(Job):
     """Returns its args and what the framework told it."""
 
     def run(self, **kwargs):
-        return {"args": kwargs, "context": self.context, "position": self.position,
-                "batch_id": self.batch_id, "job_id": self.job_id, "attempt": self.attempt}
+        return {
+            "args": kwargs,
+            "context": self.context,
+            "position": self.position,
+            "batch_id": self.batch_id,
+            "job_id": self.job_id,
+            "attempt": self.attempt,
+        }
 
 
 class Boom(Job):
@@ -63,9 +69,15 @@ class Undo(Job):
 
     def run(self, **kwargs):
         meta = self.compensation or {}
-        record("undo", args=kwargs, original_position=meta.get("original_position"),
-               original_class=meta.get("original_job_class"), error=meta.get("error"),
-               context=self.context, original_result=meta.get("original_result"))
+        record(
+            "undo",
+            args=kwargs,
+            original_position=meta.get("original_position"),
+            original_class=meta.get("original_job_class"),
+            error=meta.get("error"),
+            context=self.context,
+            original_result=meta.get("original_result"),
+        )
         return {"undone": meta.get("original_position")}
 
 
@@ -166,3 +178,8 @@ def not_a_job(x):
 class NotAJob:
     def run(self):
         return None
+
+
+@job
+def callback_function(batch_id, status, error=None):
+    record("callback:function", batch_id=batch_id, status=status, error=error)

@@ -11,6 +11,9 @@ class Event(models.Model):
     class Meta:
         ordering = ["id"]
 
+    def __str__(self) -> str:
+        return self.label
+
 
 def record(label: str, **payload) -> None:
     Event.objects.create(label=label, payload=payload)

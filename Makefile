@@ -1,0 +1,64 @@
+# One entry point. `make demo` runs the demo, `make test` runs the whole test suite; each
+# creates its virtualenv and finds or starts the services it needs.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Django 6 needs Python 3.12+; `make test-django6` uses the first one found.
+PYTHON_DJANGO6 ?= $(or $(shell scripts/find-python.sh 3.13),$(shell scripts/find-python.sh 3.12))
+PG_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
+
+.PHONY: help venv demo test test-sqlite test-postgres test-django6 lint bench stress clean
+
+help:
+	@echo "make demo          run the demo (map-reduce, chain, saga) on real workers"
+	@echo "make test          run the test suite on SQLite and on PostgreSQL"
+	@echo "make test-django6  the suite again on Django 6 (needs $(PYTHON_DJANGO6))"
+	@echo "make lint          ruff, mypy and makemigrations --check"
+	@echo "make bench         benchmarks against raw RQ"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	@scripts/ensure-services.sh redis || echo "demo: no Redis could be started; the demo will use its embedded substitute"
+	$(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py demo
+
+test: venv
+	scripts/ensure-services.sh redis postgres
+	$(MAKE) --no-print-directory test-sqlite test-postgres
+
+test-sqlite: venv
+	BATCHQUEUE_TEST_DB=sqlite $(PY) -m pytest $(PYTEST_ARGS)
+
+test-postgres: venv
+	BATCHQUEUE_TEST_DB=postgres DATABASE_URL=$(PG_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+test-django6:
+ifeq ($(PYTHON_DJANGO6),)
+	@echo "test-django6: no Python 3.12+ found; Django 6 not tested here"
+else
+	scripts/ensure-services.sh redis postgres
+	$(MAKE) --no-print-directory VENV=.venv-django6 PYTHON=$(PYTHON_DJANGO6) venv
+	.venv-django6/bin/python -m pip install -q "django>=6.0,<7"
+	.venv-django6/bin/python -m django --version
+	$(MAKE) --no-print-directory VENV=.venv-django6 test-sqlite test-postgres
+endif
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DJANGO_SETTINGS_MODULE=tests.settings $(PY) -m django makemigrations --check --dry-run
+
+bench: venv
+	scripts/ensure-services.sh redis postgres
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .venv-django6 .local

@@ -1,0 +1,34 @@
+"""Benchmark settings: the example project's, with a database chosen by BENCH_DB."""
+
+import os
+
+import dj_database_url
+
+from example_project.settings import *  # noqa: F403
+
+BENCH_DB = os.environ.get("BENCH_DB", "sqlite")
+if BENCH_DB == "postgres":
+    DATABASES = {
+        "default": dj_database_url.parse(
+            os.environ.get("DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres"),
+            conn_max_age=None,
+        )
+    }
+    DATABASES["default"]["NAME"] = os.environ.get("BENCH_PG_NAME", "batchqueue_bench")
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(REPO_DIR / ".local" / "bench.sqlite3"),  # noqa: F405
+            "CONN_MAX_AGE": None,
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14")
+RQ_QUEUES = {"batchjob": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300}}
+BATCHQUEUE = {"JOB_MODULES": ["bench"]}
+LOGGING = {"version": 1, "disable_existing_loggers": False}

@@ -1,0 +1,208 @@
+"""The two statements every job run makes, written to cost one round trip each.
+
+A worker claims a row and loads it with its batch (``claim_and_load``), and records a parallel
+job's success together with the batch counter (``complete_and_count``). Through the ORM these
+take seven round trips; here they take two on PostgreSQL (``UPDATE ... FROM ... RETURNING`` and
+a data-modifying CTE) and a few in-process calls on SQLite (``RETURNING``, SQLite >= 3.35).
+Other backends use the portable ORM versions. Values go through the model fields' own
+conversions, so the instances returned are the same as the ORM would build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from django.db import connections, router, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..models import Batch, BatchJob
+from ..states import JobStatus
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A batch's counters right after this run was counted."""
+
+    total: int
+    completed: int
+    failed: int
+    cancelled: int
+    status: str
+
+    @property
+    def all_done(self) -> bool:
+        return self.completed + self.failed + self.cancelled >= self.total
+
+
+def _fields(model: type) -> list[Any]:
+    return [f for f in model._meta.concrete_fields]
+
+
+@cache
+def _converters(model: type, vendor: str, alias: str) -> list[tuple[Any, list[Any]]]:
+    connection = connections[alias]
+    out = []
+    for field in _fields(model):
+        col = field.get_col(model._meta.db_table)
+        convs = connection.ops.get_db_converters(col) + field.get_db_converters(connection)
+        out.append((col, convs))
+    return out
+
+
+def _build(model: type, alias: str, values: list[Any]) -> Any:
+    """A model instance from raw column values, converted as the ORM's compiler does."""
+    connection = connections[alias]
+    converted = []
+    for (col, convs), value in zip(
+        _converters(model, connection.vendor, alias), values, strict=True
+    ):
+        for conv in convs:
+            value = conv(value, col, connection)
+        converted.append(value)
+    return model.from_db(alias, [f.attname for f in _fields(model)], converted)
+
+
+def _prep(model: type, field: str, value: Any, connection: Any) -> Any:
+    return model._meta.get_field(field).get_db_prep_save(value, connection)
+
+
+def _cols(model: type, prefix: str = "") -> str:
+    q = connections[router.db_for_write(model)].ops.quote_name
+    return ", ".join(f"{prefix}{q(f.column)}" for f in _fields(model))
+
+
+class HotPath:
+    """Mixed into SQLStorage."""
+
+    def _fast(self) -> tuple[Any, bool]:
+        alias = router.db_for_write(BatchJob)
+        connection = connections[alias]
+        return connection, connection.vendor in ("postgresql", "sqlite")
+
+    def claim_and_load(self, row_id: Any, rq_job_id: str | None, worker: str) -> BatchJob | None:
+        """queued -> running for this RQ job, returning the row with its batch; else None."""
+        connection, fast = self._fast()
+        now = timezone.now()
+        if not fast:
+            row = self.load_job(row_id)  # type: ignore[attr-defined]
+            if row is None or not self.claim(row, rq_job_id, worker):  # type: ignore[attr-defined]
+                return None
+            return row
+        q = connection.ops.quote_name
+        job_t, batch_t = q(BatchJob._meta.db_table), q(Batch._meta.db_table)
+        params = [
+            _prep(BatchJob, "status", JobStatus.RUNNING, connection),
+            _prep(BatchJob, "started_at", now, connection),
+            worker[:255],
+            _prep(BatchJob, "id", row_id, connection),
+            JobStatus.QUEUED,
+        ]
+        rq_filter = ""
+        if rq_job_id:
+            rq_filter = "AND j.rq_job_id = %s"
+            params.append(rq_job_id)
+        sets = (
+            "status = %s, attempts = j.attempts + 1, started_at = %s, finished_at = NULL, "
+            "worker_name = %s"
+        )
+        alias = connection.alias
+        n_job = len(_fields(BatchJob))
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"UPDATE {job_t} AS j SET {sets} FROM {batch_t} AS b "
+                    f"WHERE j.id = %s AND j.status = %s {rq_filter} AND b.id = j.batch_id "
+                    f"RETURNING {_cols(BatchJob, 'j.')}, {_cols(Batch, 'b.')}",
+                    params,
+                )
+                found = cursor.fetchone()
+                if found is None:
+                    return None
+                job_values, batch_values = list(found[:n_job]), list(found[n_job:])
+            else:
+                with transaction.atomic(using=alias):
+                    cursor.execute(
+                        f"UPDATE {job_t} AS j SET {sets} WHERE j.id = %s AND j.status = %s "
+                        f"{rq_filter} RETURNING {_cols(BatchJob)}",
+                        params,
+                    )
+                    found = cursor.fetchone()
+                    if found is None:
+                        return None
+                    job_values = list(found)
+                    cursor.execute(
+                        f"SELECT {_cols(Batch)} FROM {batch_t} WHERE id = %s",
+                        [job_values[_index(BatchJob, "batch_id")]],
+                    )
+                    batch_values = list(cursor.fetchone())
+        row = _build(BatchJob, alias, job_values)
+        row.batch = _build(Batch, alias, batch_values)
+        return row
+
+    def complete_and_count(self, row: BatchJob, result: Any) -> Counts | None:
+        """running -> completed and completed_jobs + 1, atomically; None if it was not running."""
+        connection, fast = self._fast()
+        now = timezone.now()
+        if not fast:
+            with transaction.atomic(using=connection.alias):
+                if not self.finish(row, JobStatus.COMPLETED, result=result):  # type: ignore[attr-defined]
+                    return None
+                Batch.objects.filter(pk=row.batch_id).update(
+                    completed_jobs=F("completed_jobs") + 1, updated_at=now
+                )
+                b = (
+                    Batch.objects.filter(pk=row.batch_id)
+                    .values_list(
+                        "total_jobs", "completed_jobs", "failed_jobs", "cancelled_jobs", "status"
+                    )
+                    .get()
+                )
+                return Counts(*b)
+        q = connection.ops.quote_name
+        job_t, batch_t = q(BatchJob._meta.db_table), q(Batch._meta.db_table)
+        job_params = [
+            JobStatus.COMPLETED,
+            _prep(BatchJob, "result", result, connection),
+            _prep(BatchJob, "finished_at", now, connection),
+            _prep(BatchJob, "id", row.pk, connection),
+            JobStatus.RUNNING,
+        ]
+        finish = (
+            f"UPDATE {job_t} SET status = %s, result = %s, error = '', traceback = '', "
+            f"finished_at = %s WHERE id = %s AND status = %s"
+        )
+        returning = "RETURNING total_jobs, completed_jobs, failed_jobs, cancelled_jobs, status"
+        batch_now = _prep(Batch, "updated_at", now, connection)
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # One statement: the counter moves only if this statement completed the job.
+                cursor.execute(
+                    f"WITH done AS ({finish} RETURNING batch_id) "
+                    f"UPDATE {batch_t} AS b SET completed_jobs = b.completed_jobs + 1, "
+                    f"updated_at = %s FROM done WHERE b.id = done.batch_id {returning}",
+                    [*job_params, batch_now],
+                )
+                found = cursor.fetchone()
+            else:
+                with transaction.atomic(using=connection.alias):
+                    cursor.execute(finish, job_params)
+                    if cursor.rowcount != 1:
+                        return None
+                    cursor.execute(
+                        f"UPDATE {batch_t} SET completed_jobs = completed_jobs + 1, "
+                        f"updated_at = %s WHERE id = %s {returning}",
+                        [batch_now, _prep(Batch, "id", row.batch_id, connection)],
+                    )
+                    found = cursor.fetchone()
+        if found is None:
+            return None
+        row.status = JobStatus.COMPLETED
+        return Counts(*found)
+
+
+@cache
+def _index(model: type, attname: str) -> int:
+    return [f.attname for f in _fields(model)].index(attname)
