@@ -6,6 +6,7 @@ import dj_database_url
 
 from example_project.settings import *  # noqa: F403
 
+DEBUG = False
 BENCH_DB = os.environ.get("BENCH_DB", "sqlite")
 if BENCH_DB == "postgres":
     DATABASES = {

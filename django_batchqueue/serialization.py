@@ -10,7 +10,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from . import conf
 from .exceptions import PayloadTooLarge, SerializationError
 
-
 _ENCODER = DjangoJSONEncoder(allow_nan=False, separators=(",", ":"))
 
 

@@ -76,7 +76,7 @@ _connection_override: Any = None
 
 
 def use_connection(connection: Any) -> None:
-    """Route every batch queue to ``connection`` instead of RQ_QUEUES' (the demo's embedded mode)."""
+    """Route every batch queue to ``connection`` (the demo's embedded Redis substitute)."""
     global _connection_override
     _connection_override = connection
     reset_queue_cache()

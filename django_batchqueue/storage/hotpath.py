@@ -69,9 +69,59 @@ def _prep(model: type, field: str, value: Any, connection: Any) -> Any:
     return model._meta.get_field(field).get_db_prep_save(value, connection)
 
 
-def _cols(model: type, prefix: str = "") -> str:
-    q = connections[router.db_for_write(model)].ops.quote_name
+@cache
+def _cols(model: type, alias: str, prefix: str = "") -> str:
+    q = connections[alias].ops.quote_name
     return ", ".join(f"{prefix}{q(f.column)}" for f in _fields(model))
+
+
+@cache
+def _claim_sql(alias: str, vendor: str, with_rq_filter: bool) -> tuple[str, str]:
+    """(claim statement, batch select) for this database; the select is "" on PostgreSQL."""
+    q = connections[alias].ops.quote_name
+    job_t, batch_t = q(BatchJob._meta.db_table), q(Batch._meta.db_table)
+    sets = (
+        "status = %s, attempts = j.attempts + 1, started_at = %s, finished_at = NULL, "
+        "worker_name = %s"
+    )
+    rq_filter = "AND j.rq_job_id = %s" if with_rq_filter else ""
+    if vendor == "postgresql":
+        return (
+            f"UPDATE {job_t} AS j SET {sets} FROM {batch_t} AS b "
+            f"WHERE j.id = %s AND j.status = %s {rq_filter} AND b.id = j.batch_id "
+            f"RETURNING {_cols(BatchJob, alias, 'j.')}, {_cols(Batch, alias, 'b.')}",
+            "",
+        )
+    return (
+        f"UPDATE {job_t} AS j SET {sets} WHERE j.id = %s AND j.status = %s {rq_filter} "
+        f"RETURNING {_cols(BatchJob, alias)}",
+        f"SELECT {_cols(Batch, alias)} FROM {batch_t} WHERE id = %s",
+    )
+
+
+@cache
+def _complete_sql(alias: str, vendor: str) -> tuple[str, str]:
+    """(finish, count) statements; on PostgreSQL one CTE does both and count is ""."""
+    q = connections[alias].ops.quote_name
+    job_t, batch_t = q(BatchJob._meta.db_table), q(Batch._meta.db_table)
+    finish = (
+        f"UPDATE {job_t} SET status = %s, result = %s, error = '', traceback = '', "
+        f"finished_at = %s WHERE id = %s AND status = %s"
+    )
+    returning = "RETURNING total_jobs, completed_jobs, failed_jobs, cancelled_jobs, status"
+    if vendor == "postgresql":
+        # One statement: the counter moves only if this statement completed the job.
+        return (
+            f"WITH done AS ({finish} RETURNING batch_id) "
+            f"UPDATE {batch_t} AS b SET completed_jobs = b.completed_jobs + 1, "
+            f"updated_at = %s FROM done WHERE b.id = done.batch_id {returning}",
+            "",
+        )
+    return (
+        finish,
+        f"UPDATE {batch_t} SET completed_jobs = completed_jobs + 1, updated_at = %s "
+        f"WHERE id = %s {returning}",
+    )
 
 
 class HotPath:
@@ -91,8 +141,6 @@ class HotPath:
             if row is None or not self.claim(row, rq_job_id, worker):  # type: ignore[attr-defined]
                 return None
             return row
-        q = connection.ops.quote_name
-        job_t, batch_t = q(BatchJob._meta.db_table), q(Batch._meta.db_table)
         params = [
             _prep(BatchJob, "status", JobStatus.RUNNING, connection),
             _prep(BatchJob, "started_at", now, connection),
@@ -100,43 +148,26 @@ class HotPath:
             _prep(BatchJob, "id", row_id, connection),
             JobStatus.QUEUED,
         ]
-        rq_filter = ""
         if rq_job_id:
-            rq_filter = "AND j.rq_job_id = %s"
             params.append(rq_job_id)
-        sets = (
-            "status = %s, attempts = j.attempts + 1, started_at = %s, finished_at = NULL, "
-            "worker_name = %s"
-        )
         alias = connection.alias
+        claim_sql, batch_sql = _claim_sql(alias, connection.vendor, bool(rq_job_id))
         n_job = len(_fields(BatchJob))
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute(
-                    f"UPDATE {job_t} AS j SET {sets} FROM {batch_t} AS b "
-                    f"WHERE j.id = %s AND j.status = %s {rq_filter} AND b.id = j.batch_id "
-                    f"RETURNING {_cols(BatchJob, 'j.')}, {_cols(Batch, 'b.')}",
-                    params,
-                )
+            if not batch_sql:
+                cursor.execute(claim_sql, params)
                 found = cursor.fetchone()
                 if found is None:
                     return None
                 job_values, batch_values = list(found[:n_job]), list(found[n_job:])
             else:
                 with transaction.atomic(using=alias):
-                    cursor.execute(
-                        f"UPDATE {job_t} AS j SET {sets} WHERE j.id = %s AND j.status = %s "
-                        f"{rq_filter} RETURNING {_cols(BatchJob)}",
-                        params,
-                    )
+                    cursor.execute(claim_sql, params)
                     found = cursor.fetchone()
                     if found is None:
                         return None
                     job_values = list(found)
-                    cursor.execute(
-                        f"SELECT {_cols(Batch)} FROM {batch_t} WHERE id = %s",
-                        [job_values[_index(BatchJob, "batch_id")]],
-                    )
+                    cursor.execute(batch_sql, [job_values[_index(BatchJob, "batch_id")]])
                     batch_values = list(cursor.fetchone())
         row = _build(BatchJob, alias, job_values)
         row.batch = _build(Batch, alias, batch_values)
@@ -161,8 +192,6 @@ class HotPath:
                     .get()
                 )
                 return Counts(*b)
-        q = connection.ops.quote_name
-        job_t, batch_t = q(BatchJob._meta.db_table), q(Batch._meta.db_table)
         job_params = [
             JobStatus.COMPLETED,
             _prep(BatchJob, "result", result, connection),
@@ -170,31 +199,19 @@ class HotPath:
             _prep(BatchJob, "id", row.pk, connection),
             JobStatus.RUNNING,
         ]
-        finish = (
-            f"UPDATE {job_t} SET status = %s, result = %s, error = '', traceback = '', "
-            f"finished_at = %s WHERE id = %s AND status = %s"
-        )
-        returning = "RETURNING total_jobs, completed_jobs, failed_jobs, cancelled_jobs, status"
         batch_now = _prep(Batch, "updated_at", now, connection)
+        finish_sql, count_sql = _complete_sql(connection.alias, connection.vendor)
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # One statement: the counter moves only if this statement completed the job.
-                cursor.execute(
-                    f"WITH done AS ({finish} RETURNING batch_id) "
-                    f"UPDATE {batch_t} AS b SET completed_jobs = b.completed_jobs + 1, "
-                    f"updated_at = %s FROM done WHERE b.id = done.batch_id {returning}",
-                    [*job_params, batch_now],
-                )
+            if not count_sql:
+                cursor.execute(finish_sql, [*job_params, batch_now])
                 found = cursor.fetchone()
             else:
                 with transaction.atomic(using=connection.alias):
-                    cursor.execute(finish, job_params)
+                    cursor.execute(finish_sql, job_params)
                     if cursor.rowcount != 1:
                         return None
                     cursor.execute(
-                        f"UPDATE {batch_t} SET completed_jobs = completed_jobs + 1, "
-                        f"updated_at = %s WHERE id = %s {returning}",
-                        [batch_now, _prep(Batch, "id", row.batch_id, connection)],
+                        count_sql, [batch_now, _prep(Batch, "id", row.batch_id, connection)]
                     )
                     found = cursor.fetchone()
         if found is None:

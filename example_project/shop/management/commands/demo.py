@@ -1,4 +1,4 @@
-"""``python manage.py demo``: dispatch the example flows, run them on real workers, show progress."""
+"""``manage.py demo``: dispatch the example flows, run them on real workers, show progress."""
 
 from __future__ import annotations
 
@@ -37,12 +37,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, orders, workers, embedded, **options):
         self.manager = BatchManager()
-        embedded = embedded or not _redis_answers(settings.REDIS_URL)
-        if embedded:
+        if embedded or not _redis_answers(settings.REDIS_URL):
+            why = "--embedded" if embedded else f"No Redis answered at {settings.REDIS_URL}"
+            embedded = True
             _use_embedded_redis()
             self.stdout.write(
-                f"No Redis answered at {settings.REDIS_URL}: running on an embedded in-process "
-                "substitute (fakeredis, RQ SimpleWorker in this process)."
+                f"{why}: running on an embedded in-process substitute (fakeredis, RQ "
+                "SimpleWorker in this process)."
             )
         self._make_admin_login()
         order_ids = _seed_shop(orders)
@@ -119,7 +120,7 @@ class Command(BaseCommand):
                 drain(max_jobs=10)
             progress = self.manager.get_progress(batches["totals"])
             pct = progress["progress_percentage"]
-            if tty or pct // 10 != last_shown // 10 or pct == 100:
+            if (tty and pct != last_shown) or pct // 10 != last_shown // 10:
                 self._bar(progress, tty)
                 last_shown = pct
             if _all_settled(batches.values()):
