@@ -71,6 +71,7 @@ if DB_KIND == "postgres":
         "NAME": os.environ.get("BATCHQUEUE_TEST_PG_NAME", "test_batchqueue")
     }
 else:
+    (BASE_DIR.parent / ".local").mkdir(exist_ok=True)
     sqlite_file = os.environ.get(
         "BATCHQUEUE_TEST_SQLITE", str(BASE_DIR.parent / ".local" / "test_batchqueue.sqlite3")
     )
