@@ -4,12 +4,18 @@ management commands: add jobs, cancel, retry failed jobs."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
+
+from django.utils import timezone
 
 from ..definitions import parse_jobs
 from ..exceptions import BatchClosed, BatchNotFound, InvalidBatchState
+from ..models import Batch, BatchJob
 from ..states import BatchStatus, BatchType, JobKind
 from ..storage import get_storage
+from ..storage.sql import delete_batches
 from . import orchestration
 from .planning import build_job_rows
 from .queues import Enqueue, enqueue_on_commit
@@ -104,3 +110,37 @@ def retry_failed(batch_id: Any) -> int:
             orchestration.queue_row(row, batch.queue, enq)
         enqueue_on_commit(enq)
     return len(rows)
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    finished_batches: int
+    unfinished_batches: int
+    jobs: int
+    dry_run: bool
+
+
+def prune(
+    *, finished_hours: float, unfinished_hours: float | None = None, dry_run: bool = False
+) -> PruneReport:
+    """Delete finished batches older than ``finished_hours`` (by ``finished_at``) and, when
+    given, unfinished ones created more than ``unfinished_hours`` ago, with all their rows."""
+    now = timezone.now()
+    finished = list(
+        Batch.objects.finished()
+        .filter(finished_at__lt=now - timedelta(hours=finished_hours))
+        .values_list("pk", flat=True)
+    )
+    unfinished: list[Any] = []
+    if unfinished_hours is not None:
+        unfinished = list(
+            Batch.objects.unfinished()
+            .filter(created_at__lt=now - timedelta(hours=unfinished_hours))
+            .values_list("pk", flat=True)
+        )
+    ids = finished + unfinished
+    if dry_run:
+        jobs = BatchJob.objects.filter(batch_id__in=ids).count() if ids else 0
+    else:
+        _, jobs = delete_batches(ids)
+    return PruneReport(len(finished), len(unfinished), jobs, dry_run)

@@ -105,8 +105,8 @@ def _complete_sql(alias: str, vendor: str) -> tuple[str, str]:
     q = connections[alias].ops.quote_name
     job_t, batch_t = q(BatchJob._meta.db_table), q(Batch._meta.db_table)
     finish = (
-        f"UPDATE {job_t} SET status = %s, result = %s, error = '', traceback = '', "
-        f"finished_at = %s WHERE id = %s AND status = %s"
+        f"UPDATE {job_t} SET status = %s, result = %s, finished_at = %s "
+        f"WHERE id = %s AND status = %s"
     )
     returning = "RETURNING total_jobs, completed_jobs, failed_jobs, cancelled_jobs, status"
     if vendor == "postgresql":

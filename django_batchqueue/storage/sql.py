@@ -136,14 +136,18 @@ class SQLStorage(HotPath):
         error: str = "",
         traceback: str = "",
     ) -> bool:
-        """running -> completed/failed. False when the row was no longer running."""
-        won = BatchJob.objects.filter(pk=row.pk, status=JobStatus.RUNNING).update(
-            status=status,
-            result=result,
-            error=error,
-            traceback=traceback,
-            finished_at=timezone.now(),
-        )
+        """running -> completed/failed. False when the row was no longer running.
+
+        A completed row keeps the error of its last failed attempt, if it had one.
+        """
+        changes: dict[str, Any] = {
+            "status": status,
+            "result": result,
+            "finished_at": timezone.now(),
+        }
+        if status == JobStatus.FAILED:
+            changes.update(error=error, traceback=traceback)
+        won = BatchJob.objects.filter(pk=row.pk, status=JobStatus.RUNNING).update(**changes)
         if won:
             row.status = status
         return bool(won)
@@ -317,3 +321,29 @@ class SQLStorage(HotPath):
 
 #: Module-level instance used by the engine.
 storage = SQLStorage()
+
+
+def delete_batches(batch_ids: Sequence[Any]) -> tuple[int, int]:
+    """Delete batches and all their rows in one pass per chunk; returns (batches, job rows).
+
+    Uses plain DELETE statements: the ORM's collector would load every job row to follow the
+    compensation self-reference. Foreign keys are checked at commit (Django creates them
+    deferrable), so the order within the transaction does not matter.
+    """
+    from django.db import connections, router
+
+    alias = router.db_for_write(Batch)
+    connection = connections[alias]
+    q = connection.ops.quote_name
+    jobs_t, batch_t = q(BatchJob._meta.db_table), q(Batch._meta.db_table)
+    pk_field = Batch._meta.pk
+    deleted_batches = deleted_jobs = 0
+    for start in range(0, len(batch_ids), 500):
+        chunk = [pk_field.get_db_prep_value(b, connection) for b in batch_ids[start : start + 500]]
+        marks = ", ".join(["%s"] * len(chunk))
+        with transaction.atomic(using=alias), connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {jobs_t} WHERE batch_id IN ({marks})", chunk)
+            deleted_jobs += cursor.rowcount
+            cursor.execute(f"DELETE FROM {batch_t} WHERE id IN ({marks})", chunk)
+            deleted_batches += cursor.rowcount
+    return deleted_batches, deleted_jobs

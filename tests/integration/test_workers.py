@@ -35,3 +35,53 @@ def test_two_workers_share_a_batch_and_a_chain(manager, workers, worker_class):
     )
     assert Batch.objects.get(pk=chain).context["steps"] == list("abcd")
     assert Event.objects.filter(label="pid").count() == 12
+
+
+def test_a_job_still_running_when_a_strict_batch_fails_is_compensated_once_done(manager, workers):
+    from tests.testapp.jobs import Boom, Slow, Undo
+
+    batch_id = manager.batch(
+        [
+            {"class": Slow, "args": {"seconds": 2}, "compensation": Undo},
+            {"class": Boom, "args": {"message": "second job fails"}},
+        ]
+    ).dispatch()
+    workers.start(2, worker_class="rq.SimpleWorker")
+
+    def settled():
+        b = Batch.objects.get(pk=batch_id)
+        return b.compensation_status in ("completed", "failed") and b
+
+    batch = wait_for(settled, message="compensation to finish")
+    assert batch.status == "failed" and batch.error == "RuntimeError: second job fails"
+    labels = list(Event.objects.values_list("label", flat=True))
+    # The slow job was running when the batch failed; it completed, then it was undone, once.
+    assert labels.count("undo") == 1
+    assert labels.index("slow_end") < labels.index("undo")
+    assert batch.jobs.get(kind="job", position=0).status == "completed"
+    assert batch.compensation_status == "completed"
+
+
+def test_settle_callbacks_wait_for_on_job_failure_callbacks_on_other_workers(manager, workers):
+    from tests.testapp.jobs import Boom, SlowCallback
+
+    batch_id = (
+        manager.batch([Boom, {"class": Square, "args": {"n": 1}}])
+        .allow_failures()
+        .on_job_failure({"class": SlowCallback, "args": {"tag": "job_failure"}})
+        .on_complete({"class": SlowCallback, "args": {"tag": "complete"}})
+        .on_failure({"class": SlowCallback, "args": {"tag": "failure"}})
+        .dispatch()
+    )
+    workers.start(3, worker_class="rq.SimpleWorker")
+    wait_for(lambda: Event.objects.filter(label="failure:end").exists(), message="on_failure")
+    labels = [e for e in Event.objects.values_list("label", flat=True) if ":" in e]
+    assert labels == [
+        "job_failure:start",
+        "job_failure:end",
+        "complete:start",
+        "complete:end",
+        "failure:start",
+        "failure:end",
+    ]
+    assert Batch.objects.get(pk=batch_id).status == "completed"

@@ -183,3 +183,52 @@ class NotAJob:
 @job
 def callback_function(batch_id, status, error=None):
     record("callback:function", batch_id=batch_id, status=status, error=error)
+
+
+class Maybe(Job):
+    """A chain step that fails when told to."""
+
+    def run(self, name, fail=False, **kwargs):
+        record("maybe", name=name, fail=fail, seen=list(self.context.get("steps", [])))
+        if fail:
+            raise RuntimeError(f"step {name} failed")
+        self.context.setdefault("steps", []).append(name)
+        return {"did": name}
+
+
+class UndoFlaky(Job):
+    """A compensation that fails on its first attempt."""
+
+    max_retries = 1
+
+    def run(self, **kwargs):
+        record("undo_flaky", attempt=self.attempt)
+        if self.attempt == 1:
+            raise RuntimeError("compensation hiccup")
+
+
+class Gated(Job):
+    """Fails until an Event labelled 'gate-open' exists (for retry_failed tests)."""
+
+    def run(self, name, **kwargs):
+        from .models import Event
+
+        opened = Event.objects.filter(label="gate-open").exists()
+        record("gated", name=name, opened=opened)
+        if not opened:
+            raise RuntimeError("gate closed")
+        self.context.setdefault("steps", []).append(name)
+        return name
+
+
+class AddThenFail(Job):
+    def run(self, **kwargs):
+        self.add_jobs([Noop])
+        raise RuntimeError("added, then failed")
+
+
+class SlowCallback(Job):
+    def run(self, batch_id, status, tag="slow", **kwargs):
+        record(f"{tag}:start")
+        time.sleep(1.0)
+        record(f"{tag}:end")
