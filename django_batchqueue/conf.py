@@ -21,6 +21,14 @@ DEFAULTS: dict[str, Any] = {
     "TIMEOUT_GRACE": 30,
     # Rows kept in Redis after an RQ job fails (the database keeps the real record).
     "RQ_FAILURE_TTL": 24 * 3600,
+    # Reconciliation: how old a queued/running row or a quiet batch must be before it is
+    # judged, and how many rows one pass looks at.
+    "RECONCILE_GRACE": 30,
+    "RECONCILE_LIMIT": 2000,
+    # BatchWorker: seconds between the reconcile passes it runs (one worker at a time), and the
+    # lifetime of its heartbeat key (a killed worker is noticed once it expires).
+    "RECONCILE_INTERVAL": 15,
+    "WORKER_HEARTBEAT_TTL": 15,
 }
 
 

@@ -49,5 +49,9 @@ class JobNotFound(BatchQueueError, LookupError):
     """No job with this id belongs to the batch."""
 
 
+class MalformedPayload(BatchQueueError):
+    """A stored row or RQ message is not in the shape the engine writes."""
+
+
 class JobTimeout(BatchQueueError):
     """The job ran longer than its timeout."""

@@ -151,12 +151,24 @@ def _module_allowed(module: str) -> bool:
     return any(module == p or module.startswith(p + ".") for p in prefixes)
 
 
+_resolved: dict[str, Any] = {}
+
+
 def resolve(path: str) -> Any:
     """Import ``path`` and return the Job subclass or @job function it names.
 
     Raises :class:`JobImportError` naming the path when it cannot be imported, lies outside the
     installed apps and ``JOB_MODULES`` (nothing is imported then), or names anything else.
+    Successful resolutions are remembered for the life of the process.
     """
+    found = _resolved.get(path) if isinstance(path, str) else None
+    if found is None:
+        found = _resolve(path)
+        _resolved[path] = found
+    return found
+
+
+def _resolve(path: str) -> Any:
     if not isinstance(path, str) or not path or path.startswith(".") or ".." in path:
         raise JobImportError(f"{path!r} is not a dotted import path")
     parts = path.split(".")

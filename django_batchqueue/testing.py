@@ -33,7 +33,9 @@ def drain(queues: Iterable[str] | None = None, max_jobs: int | None = None) -> i
     if not names:
         return 0
     rq_queues = [get_queue(name) for name in names]
-    worker = SimpleWorker(rq_queues, connection=rq_queues[0].connection)
+    worker = SimpleWorker(
+        rq_queues, connection=rq_queues[0].connection, serializer=rq_queues[0].serializer
+    )
     ran = 0
     try:
         while max_jobs is None or ran < max_jobs:

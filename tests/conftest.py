@@ -59,6 +59,79 @@ def manager():
     return BatchManager()
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrivateRedis:
+    """A redis-server of this test's own, to stop and start for outage tests."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.port = _free_port()
+        self.dir = tmp_path
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        from redis import Redis
+
+        client = Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def queues(self) -> dict:
+        from django.conf import settings
+
+        return {name: {**cfg, "URL": self.url} for name, cfg in settings.RQ_QUEUES.items()}
+
+
+@pytest.fixture
+def private_redis(tmp_path, settings):
+    """Point every queue at a private Redis (real server; stop() makes a real outage)."""
+    from django_batchqueue.execution.queues import reset_queue_cache
+
+    server = PrivateRedis(tmp_path)
+    server.start()
+    settings.RQ_QUEUES = server.queues()
+    reset_queue_cache()
+    yield server
+    server.stop()
+    reset_queue_cache()
+
+
 def _db_env() -> dict[str, str]:
     from django.db import connection
 
@@ -72,8 +145,10 @@ def _db_env() -> dict[str, str]:
 class Workers:
     """Real ``manage.py rqworker`` processes against the test database and Redis."""
 
-    def __init__(self) -> None:
+    def __init__(self, log_dir: Path) -> None:
         self.procs: list[subprocess.Popen] = []
+        self.log_dir = log_dir
+        self.logs: list[Path] = []
 
     def start(
         self,
@@ -82,6 +157,7 @@ class Workers:
         worker_class: str | None = None,
         burst: bool = False,
         extra: list[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> list[subprocess.Popen]:
         cmd = [sys.executable, str(ROOT / "manage.py"), "rqworker", *(queues or ("batchjob",))]
         if worker_class:
@@ -91,13 +167,15 @@ class Workers:
         cmd += extra or []
         started = []
         for _ in range(n):
+            # A file, not a pipe: a chatty worker must never block on a full pipe.
+            log = self.log_dir / f"worker-{len(self.procs)}.log"
+            self.logs.append(log)
             proc = subprocess.Popen(
                 cmd,
                 cwd=ROOT,
-                env=_db_env(),
-                stdout=subprocess.PIPE,
+                env={**_db_env(), **(env or {})},
+                stdout=log.open("w"),
                 stderr=subprocess.STDOUT,
-                text=True,
                 start_new_session=True,
             )
             self.procs.append(proc)
@@ -117,18 +195,24 @@ class Workers:
                 proc.wait()
 
     def output(self) -> str:
-        chunks = []
-        for proc in self.procs:
-            if proc.poll() is not None and proc.stdout:
-                chunks.append(proc.stdout.read())
-        return "\n".join(chunks)
+        return "\n".join(log.read_text() for log in self.logs if log.exists())
 
 
 @pytest.fixture
-def workers():
-    w = Workers()
+def workers(tmp_path, request):
+    w = Workers(tmp_path)
     yield w
     w.stop()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(f"\n----- worker output -----\n{w.output()[-20000:]}")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
 
 
 def wait_for(predicate, timeout: float = 60, interval: float = 0.1, message: str = ""):

@@ -97,10 +97,17 @@ RQ_QUEUES = {
     "batchjob": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 60},
     "email-chain": {"URL": REDIS_URL},
     "other": {"URL": REDIS_URL},
+    # RQ's JSON serializer: a Redis writer cannot smuggle a pickle to these workers.
+    "secure": {"URL": REDIS_URL, "SERIALIZER": "rq.serializers.JSONSerializer"},
 }
 RQ = {"WORKER_CLASS": os.environ.get("BATCHQUEUE_TEST_WORKER_CLASS", "rq.Worker")}
 BATCHQUEUE = {
     "NAMED_QUEUES": {"email-processing": "email-chain"},
+    "JOB_MODULES": ["bench"],  # the stress test runs bench/stress_jobs.py
+    # Crash tests shorten these (worker subprocesses read them from the environment).
+    "WORKER_HEARTBEAT_TTL": int(os.environ.get("BATCHQUEUE_TEST_HEARTBEAT_TTL", "15")),
+    "RECONCILE_INTERVAL": int(os.environ.get("BATCHQUEUE_TEST_RECONCILE_INTERVAL", "15")),
+    "RECONCILE_GRACE": int(os.environ.get("BATCHQUEUE_TEST_RECONCILE_GRACE", "30")),
 }
 LOGGING = {
     "version": 1,

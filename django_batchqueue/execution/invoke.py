@@ -6,6 +6,7 @@ import asyncio
 import inspect
 from typing import Any
 
+from ..exceptions import MalformedPayload
 from ..jobs import is_job_class
 from ..models import BatchJob
 from ..states import JobKind
@@ -23,9 +24,17 @@ def _accepted(func: Any, offered: dict[str, Any]) -> dict[str, Any]:
 def call(target: Any, row: BatchJob) -> tuple[Any, dict[str, Any] | None]:
     """Run ``target`` for ``row``; returns (result, the job's context after the run)."""
     batch = row.batch
-    kwargs = dict(row.args or {})
+    if not isinstance(row.args, dict):
+        raise MalformedPayload(
+            f"stored args of job {row.pk} are not a JSON object: {row.args!r:.80}"
+        )
+    if not isinstance(batch.context, dict):
+        raise MalformedPayload(f"stored context of batch {batch.pk} is not a JSON object")
+    if not isinstance(row.meta, dict):
+        raise MalformedPayload(f"stored meta of job {row.pk} is not a JSON object")
+    kwargs = dict(row.args)
     compensation = None
-    context = batch.context if isinstance(batch.context, dict) else {}
+    context = batch.context
     if row.kind == JobKind.COMPENSATION:
         compensation = dict(row.meta)
         context = compensation.get("context") or {}

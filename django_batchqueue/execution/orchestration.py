@@ -199,10 +199,10 @@ def _job_failed(row: BatchJob, error: str, enq: list[Enqueue]) -> None:
 # ---------------------------------------------------------------------------- batch outcomes
 
 
-def _try_settle(batch_id: Any, enq: list[Enqueue]) -> None:
+def _try_settle(batch_id: Any, enq: list[Enqueue]) -> bool:
     storage = get_storage()
     if not storage.settle(batch_id):
-        return
+        return False
     batch = storage.get_batch(batch_id)
     assert batch is not None
     rows = []
@@ -215,6 +215,7 @@ def _try_settle(batch_id: Any, enq: list[Enqueue]) -> None:
         storage.insert_jobs(rows)
         _advance_callbacks(batch.pk, enq)
     _send_after_commit(signals.batch_finished, batch.pk, status=BatchStatus.COMPLETED)
+    return True
 
 
 def _fail_batch(batch: Batch, error: str, failed_row: BatchJob, enq: list[Enqueue]) -> None:
@@ -346,19 +347,18 @@ def _compensate(batch: Batch, originals: list[BatchJob], error: str, enq: list[E
     _advance_compensations(batch.pk, enq)
 
 
-def _advance_compensations(batch_id: Any, enq: list[Enqueue]) -> None:
+def _advance_compensations(batch_id: Any, enq: list[Enqueue]) -> bool:
     """Run compensations one at a time in reverse position order; finish the status at the end."""
     storage = get_storage()
     if storage.has_active(batch_id, JobKind.COMPENSATION):
-        return
+        return False
     batch = storage.get_batch(batch_id)
     assert batch is not None
     nxt = storage.first_pending(batch_id, JobKind.COMPENSATION, newest_first=True)
     if nxt is not None:
-        queue_row(nxt, batch.queue, enq)
-        return
+        return queue_row(nxt, batch.queue, enq)
     if batch.status not in OPEN_BATCH and storage.running_with_compensation(batch_id):
-        return  # a job still running will need compensating when it completes
+        return False  # a job still running will need compensating when it completes
     final = (
         CompensationStatus.FAILED
         if storage.compensation_failures(batch_id)
@@ -366,3 +366,38 @@ def _advance_compensations(batch_id: Any, enq: list[Enqueue]) -> None:
     )
     if storage.set_compensation_status(batch_id, final, only_if=[CompensationStatus.RUNNING]):
         _send_after_commit(signals.compensation_finished, batch_id, status=final)
+        return True
+    return False
+
+
+# ---------------------------------------------------------------------------- repairs
+
+
+def nudge(batch_id: Any) -> bool:
+    """Move a batch on if nothing of it is queued or running (reconciliation's last step).
+
+    Settles a batch whose jobs have all finished, starts a chain's next pending step, the next
+    waiting callback and the next compensation. Returns whether anything moved.
+    """
+    storage = get_storage()
+    enq: list[Enqueue] = []
+    moved = False
+    with storage.atomic():
+        if not storage.lock(batch_id):
+            return False
+        batch = storage.get_batch(batch_id)
+        assert batch is not None
+        if batch.status in OPEN_BATCH and not storage.has_active(batch_id, JobKind.JOB):
+            if batch.type == BatchType.SEQUENTIAL:
+                _advance_chain(batch, enq)
+                moved = bool(enq) or storage.batch_status(batch_id) not in OPEN_BATCH
+            else:
+                moved = _try_settle(batch_id, enq)
+        if not storage.has_active(batch_id, JobKind.CALLBACK):
+            before = len(enq)
+            _advance_callbacks(batch_id, enq)
+            moved = moved or len(enq) > before
+        if batch.compensation_status == CompensationStatus.RUNNING:
+            moved = _advance_compensations(batch_id, enq) or moved
+        enqueue_on_commit(enq)
+    return moved

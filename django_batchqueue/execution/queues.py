@@ -204,7 +204,70 @@ def current_rq_job() -> Any:
     return get_current_job()
 
 
-def worker_name() -> str:
+def worker_name(rq_job: Any = None) -> str:
+    """The RQ worker running this process's job (forked horses also have it in the env)."""
     import os
 
-    return os.environ.get("RQ_WORKER_ID", "")
+    return (getattr(rq_job, "worker_name", None) or os.environ.get("RQ_WORKER_ID", "")) or ""
+
+
+# --------------------------------------------------------------------------- reconciliation
+
+#: RQ job statuses that mean the RQ job will not (or no longer) run the row.
+RQ_DONE_STATUSES = frozenset({"finished", "failed", "stopped", "canceled"})
+
+
+def rq_job_statuses(queue_name: str, rq_job_ids: list[str]) -> dict[str, str | None]:
+    """RQ's status of each RQ job (``None`` when the job no longer exists in Redis)."""
+    if not rq_job_ids:
+        return {}
+    queue = get_queue(queue_name)
+    with queue.connection.pipeline(transaction=False) as pipe:
+        for rq_id in rq_job_ids:
+            pipe.hget(queue.job_class.key_for(rq_id), "status")
+        raw = pipe.execute()
+    return {
+        rq_id: (value.decode() if isinstance(value, bytes) else value)
+        for rq_id, value in zip(rq_job_ids, raw, strict=True)
+    }
+
+
+def live_workers(queue_name: str, worker_names: list[str]) -> set[str]:
+    """Which of these RQ workers are registered (their heartbeat key has not expired)."""
+    if not worker_names:
+        return set()
+    from rq import Worker
+
+    queue = get_queue(queue_name)
+    with queue.connection.pipeline(transaction=False) as pipe:
+        for name in worker_names:
+            pipe.exists(Worker.redis_worker_namespace_prefix + name)
+        flags = pipe.execute()
+    return {name for name, alive in zip(worker_names, flags, strict=True) if alive}
+
+
+def promote_due_scheduled(queue_names: Iterable[str]) -> int:
+    """Enqueue delayed retries that are due, on queues no RQ scheduler is serving."""
+    from rq.registry import ScheduledJobRegistry
+    from rq.scheduler import RQScheduler
+
+    moved = 0
+    for name in queue_names:
+        queue = get_queue(name)
+        if queue.connection.exists(RQScheduler.get_locking_key(name)):
+            continue  # an RQ scheduler owns this queue
+        registry = ScheduledJobRegistry(queue=queue)
+        for rq_id in registry.get_jobs_to_schedule():
+            try:
+                registry.requeue(rq_id)
+                moved += 1
+            except Exception:
+                logger.debug("scheduled job %s vanished", rq_id, exc_info=True)
+    return moved
+
+
+def try_lock(queue_name: str, key: str, seconds: int) -> bool:
+    """A best-effort cluster-wide lock (SET NX EX) on the queue's Redis."""
+    return bool(
+        get_queue(queue_name).connection.set(key, worker_name() or "x", nx=True, ex=max(1, seconds))
+    )

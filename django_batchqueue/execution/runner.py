@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import time
 import traceback as tb
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from django.db import InterfaceError, OperationalError, close_old_connections, connections
 
 from .. import conf
-from ..exceptions import BatchQueueError, SerializationError
+from ..exceptions import BatchQueueError, MalformedPayload, SerializationError
 from ..jobs import resolve
 from ..serialization import check_json
 from ..states import BatchStatus, BatchType, JobKind
@@ -58,10 +59,15 @@ def _with_db_retry(action: Callable[[], Any]) -> Any:
 def perform(row_id: str) -> str:
     """Run BatchJob ``row_id``. Returns what happened: completed, failed, skipped or missing."""
     close_old_connections()
+    try:
+        row_id = str(uuid.UUID(str(row_id)))
+    except ValueError:
+        logger.error("batchqueue: RQ job carries %r, which is not a job row id; ignored", row_id)
+        return "invalid"
     storage = get_storage()
     rq_job = current_rq_job()
     row = _with_db_retry(
-        lambda: storage.claim_and_load(row_id, rq_job.id if rq_job else None, worker_name())
+        lambda: storage.claim_and_load(row_id, rq_job.id if rq_job else None, worker_name(rq_job))
     )
     if row is None:
         status = storage.job_status(row_id)
@@ -92,8 +98,9 @@ def perform(row_id: str) -> str:
                 raise SerializationError(f"context must stay a dict, got {type(context).__name__}")
             check_json(context, "context")
     except BaseException as exc:
-        # A result or context that cannot be stored will not become storable on a retry.
-        permanent = isinstance(exc, SerializationError)
+        # A result or context that cannot be stored will not become storable on a retry, nor
+        # will a malformed stored payload.
+        permanent = isinstance(exc, SerializationError | MalformedPayload)
         error, trace = describe(exc), tb.format_exc()
         _with_db_retry(lambda: orchestration.run_failed(row, error, trace, permanent=permanent))
         if not isinstance(exc, Exception):

@@ -106,7 +106,7 @@ def _complete_sql(alias: str, vendor: str) -> tuple[str, str]:
     job_t, batch_t = q(BatchJob._meta.db_table), q(Batch._meta.db_table)
     finish = (
         f"UPDATE {job_t} SET status = %s, result = %s, finished_at = %s "
-        f"WHERE id = %s AND status = %s"
+        f"WHERE id = %s AND status = %s AND rq_job_id = %s"
     )
     returning = "RETURNING total_jobs, completed_jobs, failed_jobs, cancelled_jobs, status"
     if vendor == "postgresql":
@@ -198,6 +198,7 @@ class HotPath:
             _prep(BatchJob, "finished_at", now, connection),
             _prep(BatchJob, "id", row.pk, connection),
             JobStatus.RUNNING,
+            row.rq_job_id,
         ]
         batch_now = _prep(Batch, "updated_at", now, connection)
         finish_sql, count_sql = _complete_sql(connection.alias, connection.vendor)

@@ -147,7 +147,7 @@ class SQLStorage(HotPath):
         }
         if status == JobStatus.FAILED:
             changes.update(error=error, traceback=traceback)
-        won = BatchJob.objects.filter(pk=row.pk, status=JobStatus.RUNNING).update(**changes)
+        won = self._this_run(row).update(**changes)
         if won:
             row.status = status
         return bool(won)
@@ -156,7 +156,7 @@ class SQLStorage(HotPath):
         self, row: BatchJob, rq_job_id: str, error: str, traceback: str
     ) -> bool:
         """running -> queued for another attempt, recording the attempt's error."""
-        won = BatchJob.objects.filter(pk=row.pk, status=JobStatus.RUNNING).update(
+        won = self._this_run(row).update(
             status=JobStatus.QUEUED,
             rq_job_id=rq_job_id,
             error=error,
@@ -165,6 +165,15 @@ class SQLStorage(HotPath):
             finished_at=timezone.now(),
         )
         return bool(won)
+
+    @staticmethod
+    def _this_run(row: BatchJob) -> Any:
+        """The row, if it is still in the run ``row`` describes (running, for the same RQ job).
+
+        A run that reconciliation already gave up on (and possibly retried elsewhere) can no
+        longer record anything.
+        """
+        return BatchJob.objects.filter(pk=row.pk, status=JobStatus.RUNNING, rq_job_id=row.rq_job_id)
 
     def queue_pending(self, row: BatchJob, rq_job_id: str) -> bool:
         """pending -> queued; False when someone else queued (or cancelled) it first."""

@@ -18,7 +18,7 @@ def test_burst_worker_subprocess_runs_a_batch(manager, workers):
         .dispatch()
     )
     (proc,) = workers.start(1, burst=True)
-    assert proc.wait(timeout=120) == 0, proc.stdout.read()
+    assert proc.wait(timeout=120) == 0, workers.output()
     batch = Batch.objects.get(pk=batch_id)
     assert (batch.status, batch.completed_jobs) == ("completed", 4)
     assert Event.objects.get(label="sum").payload["total"] == 0 + 1 + 4 + 9
@@ -85,3 +85,28 @@ def test_settle_callbacks_wait_for_on_job_failure_callbacks_on_other_workers(man
         "failure:end",
     ]
     assert Batch.objects.get(pk=batch_id).status == "completed"
+
+
+def test_queues_with_rqs_json_serializer(manager, workers, clean_redis):
+    """With RQ's JSONSerializer a Redis writer cannot hand workers a pickle; batches still run."""
+    from django_batchqueue.execution.queues import get_queue
+
+    batch_id = (
+        manager.batch([{"class": Square, "args": {"n": n}} for n in range(3)])
+        .queue_config("secure")
+        .on_complete(SumResults)
+        .dispatch()
+    )
+    (rq_job, *_) = get_queue("secure").get_jobs()
+    import json
+    import zlib
+
+    data = json.loads(zlib.decompress(clean_redis.hget(rq_job.key, "data")))  # JSON, no pickle
+    assert data[0] == "django_batchqueue.execution.runner.perform"
+    assert data[2] == [rq_job.args[0]] and data[3] == {}  # the row id, nothing else
+    (proc,) = workers.start(
+        1, "secure", burst=True, extra=["--serializer", "rq.serializers.JSONSerializer"]
+    )
+    assert proc.wait(timeout=120) == 0, workers.output()
+    assert Batch.objects.get(pk=batch_id).status == "completed"
+    assert Event.objects.get(label="sum").payload["total"] == 0 + 1 + 4

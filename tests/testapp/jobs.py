@@ -232,3 +232,73 @@ class SlowCallback(Job):
         record(f"{tag}:start")
         time.sleep(1.0)
         record(f"{tag}:end")
+
+
+class StopRedis(Job):
+    """A chain step that takes the (private) Redis server down as it finishes."""
+
+    def run(self, port, **kwargs):
+        from redis import Redis
+
+        record("stop_redis", port=port)
+        self.context.setdefault("steps", []).append("stop_redis")
+        try:
+            Redis(port=port).shutdown(nosave=True)
+        except Exception:
+            pass  # the connection drops as the server exits
+
+
+class DropDbConnection(Job):
+    """Kills its own PostgreSQL session on the first attempt, then succeeds."""
+
+    max_retries = 1
+
+    def run(self, **kwargs):
+        from django.db import connection
+
+        if self.attempt == 1:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+            raise RuntimeError("unreachable: the session is gone")
+        record("db_dropped_then_ok", attempt=self.attempt)
+        return "ok"
+
+
+class KillHorseInTransaction(Job):
+    """Writes inside a transaction, then SIGKILLs its own process before committing."""
+
+    def run(self, **kwargs):
+        import signal
+
+        from django.db import transaction
+
+        with transaction.atomic():
+            record("written_by_killed_job")
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillMe(Job):
+    """SIGKILLs its own process on the first attempt (a crash mid-job)."""
+
+    def run(self, **kwargs):
+        import signal
+
+        record("killme", attempt=self.attempt, pid=os.getpid())
+        if self.attempt == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return "survived"
+
+
+class Hang(Job):
+    """Records its pid and sleeps (the test kills the worker under it)."""
+
+    def run(self, seconds=60, **kwargs):
+        record("hang", pid=os.getpid(), attempt=self.attempt)
+        if self.attempt == 1:
+            time.sleep(seconds)
+        return "done"
+
+
+class Interrupt(Job):
+    def run(self, **kwargs):
+        raise KeyboardInterrupt()

@@ -1,0 +1,173 @@
+"""Repair what crashes and outages leave behind. Safe to run at any time, repeatedly, anywhere.
+
+Every repair goes through the same conditional UPDATEs as normal work (a row moves only from
+the state it was seen in, for the RQ job it was seen with), so a reconcile racing with a live
+worker changes nothing that worker is still doing.
+
+- **Orphaned runs**: rows ``running`` whose worker is gone (its RQ heartbeat key expired), whose
+  RQ job already ended or vanished, or that ran far past their timeout. Each is recorded as a
+  failed attempt, so it is retried or failed for good by its retry policy.
+- **Lost enqueues**: rows ``queued`` for longer than the grace period whose RQ job does not
+  exist or already ended (Redis was down at enqueue time, lost its data, or a claim failed on a
+  database outage). They get a fresh RQ job.
+- **Due delayed retries** on queues that no RQ scheduler serves.
+- **Stalled batches**: open batches whose jobs are all finished but which did not settle, chains
+  with no active step, and callbacks or compensations waiting with nothing running.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .. import conf
+from ..models import Batch, BatchJob
+from ..states import ACTIVE_JOB, OPEN_BATCH, BatchType, CompensationStatus, JobKind, JobStatus
+from ..storage import get_storage
+from . import orchestration
+from .queues import (
+    RQ_DONE_STATUSES,
+    Enqueue,
+    default_timeout,
+    enqueue_now,
+    live_workers,
+    new_rq_job_id,
+    promote_due_scheduled,
+    rq_job_statuses,
+)
+
+logger = logging.getLogger("django_batchqueue")
+
+
+@dataclass
+class ReconcileReport:
+    orphaned_runs: int = 0
+    reenqueued: int = 0
+    promoted_retries: int = 0
+    stalled_batches: int = 0
+    details: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> int:
+        return self.orphaned_runs + self.reenqueued + self.promoted_retries + self.stalled_batches
+
+
+def reconcile(*, grace_seconds: float | None = None, limit: int | None = None) -> ReconcileReport:
+    """Run every repair once; returns what was done."""
+    grace = float(conf.get("RECONCILE_GRACE") if grace_seconds is None else grace_seconds)
+    limit = int(conf.get("RECONCILE_LIMIT") if limit is None else limit)
+    report = ReconcileReport()
+    cutoff = timezone.now() - timedelta(seconds=grace)
+    _orphaned_runs(report, cutoff, limit)
+    _lost_enqueues(report, cutoff, limit)
+    queues = set(Batch.objects.filter(status__in=OPEN_BATCH).values_list("queue", flat=True))
+    queues |= set(
+        BatchJob.objects.filter(status=JobStatus.QUEUED, retry_delay__gt=0)
+        .values_list("batch__queue", flat=True)
+        .distinct()
+    )
+    report.promoted_retries = sum(_safely(promote_due_scheduled, [q]) or 0 for q in queues)
+    _stalled_batches(report, cutoff, limit)
+    return report
+
+
+def _safely(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception:
+        logger.warning("batchqueue reconcile: %s failed", fn.__name__, exc_info=True)
+        return None
+
+
+def _orphaned_runs(report: ReconcileReport, cutoff: Any, limit: int) -> None:
+    rows = list(
+        BatchJob.objects.filter(status=JobStatus.RUNNING, started_at__lt=cutoff)
+        .select_related("batch")
+        .order_by("started_at")[:limit]
+    )
+    by_queue: dict[str, list[BatchJob]] = defaultdict(list)
+    for row in rows:
+        by_queue[row.batch.queue].append(row)
+    grace = float(conf.get("TIMEOUT_GRACE"))
+    now = timezone.now()
+    for queue, group in by_queue.items():
+        workers = sorted({r.worker_name for r in group if r.worker_name})
+        alive = _safely(live_workers, queue, workers)
+        states = _safely(rq_job_statuses, queue, [r.rq_job_id for r in group])
+        if alive is None or states is None:
+            continue  # Redis unreachable: nothing can be judged now
+        for row in group:
+            limit_s = (row.timeout or default_timeout(queue)) + grace + 60
+            why = None
+            if row.worker_name and row.worker_name not in alive:
+                why = f"worker {row.worker_name} died while running the job"
+            elif states.get(row.rq_job_id) is None:
+                why = "its RQ job vanished while the job was running"
+            elif states[row.rq_job_id] in RQ_DONE_STATUSES:
+                why = f"its RQ job ended ({states[row.rq_job_id]}) without recording an outcome"
+            elif (now - row.started_at).total_seconds() > limit_s:
+                why = f"it ran {int((now - row.started_at).total_seconds())}s, past its limit"
+            if why is None:
+                continue
+            orchestration.run_failed(row, f"WorkerLost: {why}")
+            report.orphaned_runs += 1
+            report.details.append(f"job {row.pk} (batch {row.batch_id}): {why}")
+
+
+def _lost_enqueues(report: ReconcileReport, cutoff: Any, limit: int) -> None:
+    rows = list(
+        BatchJob.objects.filter(status=JobStatus.QUEUED, enqueued_at__lt=cutoff)
+        .select_related("batch")
+        .order_by("enqueued_at")[:limit]
+    )
+    by_queue: dict[str, list[BatchJob]] = defaultdict(list)
+    for row in rows:
+        by_queue[row.batch.queue].append(row)
+    storage = get_storage()
+    for queue, group in by_queue.items():
+        states = _safely(rq_job_statuses, queue, [r.rq_job_id for r in group])
+        if states is None:
+            continue
+        items = []
+        for row in group:
+            state = states.get(row.rq_job_id)
+            if state is not None and state not in RQ_DONE_STATUSES:
+                continue  # queued, scheduled, started or deferred: RQ still has it
+            new_id = new_rq_job_id()
+            if storage.reassign_rq_job(row.pk, row.rq_job_id, new_id):
+                items.append(Enqueue(str(row.pk), new_id, queue, row.timeout))
+                report.details.append(
+                    f"job {row.pk} (batch {row.batch_id}): re-enqueued, "
+                    f"its RQ job was {state or 'missing'}"
+                )
+        if items:
+            enqueue_now(items)
+            report.reenqueued += len(items)
+
+
+def _stalled_batches(report: ReconcileReport, cutoff: Any, limit: int) -> None:
+    done = F("completed_jobs") + F("failed_jobs") + F("cancelled_jobs")
+    active = BatchJob.objects.filter(status__in=ACTIVE_JOB)
+    candidates = (
+        Batch.objects.filter(updated_at__lt=cutoff)
+        .filter(
+            Q(status__in=OPEN_BATCH, total_jobs__lte=done)
+            | Q(status__in=OPEN_BATCH, type=BatchType.SEQUENTIAL)
+            | Q(compensation_status=CompensationStatus.RUNNING)
+            | Q(jobs__kind=JobKind.CALLBACK, jobs__status=JobStatus.PENDING)
+        )
+        .distinct()
+        .values_list("pk", flat=True)[:limit]
+    )
+    for batch_id in list(candidates):
+        if active.filter(batch_id=batch_id).exists():
+            continue  # something is queued or running: the batch will move by itself
+        if orchestration.nudge(batch_id):
+            report.stalled_batches += 1
+            report.details.append(f"batch {batch_id}: moved on")

@@ -1,0 +1,23 @@
+"""Record a run whose process died, as a failed attempt (retried by the job's policy)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..storage import get_storage
+from . import orchestration
+
+logger = logging.getLogger("django_batchqueue")
+
+
+def record_lost_run(row_id: Any, rq_job_id: str, error: str) -> bool:
+    """If row ``row_id`` is still running for RQ job ``rq_job_id``, fail that attempt."""
+    if row_id is None:
+        return False
+    row = get_storage().load_job(row_id)
+    if row is None or row.status != "running" or row.rq_job_id != rq_job_id:
+        return False  # it finished, or was never claimed by this RQ job
+    orchestration.run_failed(row, error)
+    logger.warning("batchqueue: job %s of batch %s: %s", row.pk, row.batch_id, error)
+    return True
