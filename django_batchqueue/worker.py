@@ -16,7 +16,8 @@ On top of RQ's own workers they
 - run :func:`~django_batchqueue.execution.reconcile.reconcile` every ``RECONCILE_INTERVAL``
   seconds (one worker at a time), which also promotes due delayed retries when no RQ scheduler
   runs;
-- import every installed app's ``jobs`` module once at start-up, so forked horses do not.
+- import every installed app's ``jobs`` module and build the hot path's cached statements once
+  at start-up, so forked horses do not.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ class BatchWorkerMixin:
     # -- start-up -------------------------------------------------------------------------
 
     def bootstrap(self, *args: Any, **kwargs: Any) -> None:
+        from .storage.hotpath import warm_up
+
         autodiscover_modules("jobs")
+        warm_up()
         super().bootstrap(*args, **kwargs)  # type: ignore[misc]
         self._start_heartbeat_thread()
 
