@@ -170,13 +170,13 @@ class BatchAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
-        info = self.opts.app_label, self.opts.model_name
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         return [
-            path("progress/", wrap(progress_view(self)), name="%s_%s_progress" % info),
+            path("progress/", wrap(progress_view(self)), name=f"{prefix}_progress"),
             path(
                 "<str:object_id>/control/<str:action>/",
                 wrap(control_view(self)),
-                name="%s_%s_control" % info,
+                name=f"{prefix}_control",
             ),
             *super().get_urls(),
         ]
@@ -229,4 +229,3 @@ class BatchAdmin(admin.ModelAdmin):
             }
             for name in names
         ]
-

@@ -105,9 +105,7 @@ class BatchJobAdmin(admin.ModelAdmin):
 
     @admin.display(description="Batch", ordering="batch__created_at")
     def batch_link(self, job: BatchJob):
-        url = reverse(
-            f"{self.admin_site.name}:django_batchqueue_batch_change", args=[job.batch_id]
-        )
+        url = reverse(f"{self.admin_site.name}:django_batchqueue_batch_change", args=[job.batch_id])
         return format_html('<a href="{}">{}</a>', url, job.batch)
 
     @admin.display(description="Status", ordering="status")
