@@ -139,9 +139,11 @@ class BatchAdmin(admin.ModelAdmin):
     @admin.display(description="Jobs")
     def job_counts(self, batch: Batch):
         return format_html(
-            "{} &nbsp;<span class='bq-muted'>(completed / failed / total; "
-            "{} cancelled, {} not finished)</span>",
+            "{} &nbsp;<span class='bq-muted' data-bq-batch='{}' data-bq-field='more-counts'>"
+            "(completed / failed / total; <span class='bq-n-cancelled'>{}</span> cancelled, "
+            "<span class='bq-n-pending'>{}</span> not finished)</span>",
             display.counts(batch),
+            batch.pk,
             batch.cancelled_jobs,
             batch.pending_jobs,
         )
@@ -226,6 +228,8 @@ class BatchAdmin(admin.ModelAdmin):
                     args=[batch.pk, name],
                 ),
                 "confirm": confirm.get(name, ""),
+                # Cancelling applies only while the batch runs: the page drops the button after.
+                "while_live": name != "retry_failed",
             }
             for name in names
         ]

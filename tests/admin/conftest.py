@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -89,3 +91,69 @@ def make_batch(
         )
     BatchJob.objects.bulk_create(rows, batch_size=2000)
     return batch
+
+
+# -- a real browser -----------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _no_browser(reason: str):
+    """Skip locally; fail in CI (BATCHQUEUE_REQUIRE_BROWSER=1), where a browser must exist."""
+    if os.environ.get("BATCHQUEUE_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} and BATCHQUEUE_REQUIRE_BROWSER=1 (run scripts/ensure-chromium.sh)")
+    pytest.skip(f"{reason} (run scripts/ensure-chromium.sh)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright, one per module (never ``playwright install``).
+
+    Playwright's sync API runs an asyncio loop in this thread, which trips Django's
+    async-unsafe check for ORM calls made by the test itself; the variable is set only while
+    the browser is up.
+    """
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _no_browser("playwright is not installed")
+    if not os.path.exists(CHROMIUM):
+        _no_browser(f"{CHROMIUM} is missing")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                yield chromium
+            finally:
+                chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(30_000)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "admin"
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a full-page screenshot under artifacts/admin/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    target = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(target), full_page=True)
+    return target

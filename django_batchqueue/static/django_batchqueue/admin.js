@@ -41,6 +41,9 @@
         el.querySelector(".bq-n-completed").textContent = p.completed_jobs;
         el.querySelector(".bq-n-failed").textContent = p.failed_jobs;
         el.querySelector(".bq-n-total").textContent = p.total_jobs;
+      } else if (field === "more-counts") {
+        el.querySelector(".bq-n-cancelled").textContent = p.cancelled_jobs;
+        el.querySelector(".bq-n-pending").textContent = p.pending_jobs;
       } else if (field === "progress") {
         el.querySelector(".bq-seg-completed").style.width = share(p.completed_jobs, p.total_jobs);
         el.querySelector(".bq-seg-failed").style.width = share(p.failed_jobs, p.total_jobs);
@@ -55,6 +58,14 @@
   function start(config) {
     var timer = null;
     var note = document.getElementById("bq-finished-note");
+
+    function finished() {
+      // The batch page: say the job tables are stale, and drop buttons that no longer apply.
+      if (note) { note.hidden = false; }
+      document.querySelectorAll("[data-bq-while-live]").forEach(function (el) {
+        el.parentNode.removeChild(el);
+      });
+    }
 
     function stop() {
       if (timer !== null) { clearTimeout(timer); timer = null; }
@@ -74,7 +85,7 @@
         .then(function (data) {
           var wasLive = ids.length;
           Object.keys(data.batches).forEach(function (id) { redraw(id, data.batches[id]); });
-          if (note && wasLive && !liveIds().length) { note.hidden = false; }
+          if (wasLive && !liveIds().length) { finished(); }
           schedule();
         })
         .catch(function () { schedule(); });
