@@ -46,7 +46,7 @@ class BatchAdmin(admin.ModelAdmin):
         "jobs_done",
         "compensation",
         "queue",
-        "created_at",
+        "created",
         "duration",
     )
     list_display_links = ("label",)
@@ -151,6 +151,10 @@ class BatchAdmin(admin.ModelAdmin):
     @admin.display(description="Compensation", ordering="compensation_status")
     def compensation(self, batch: Batch):
         return display.badge(batch.compensation_status, batch=batch, field="compensation")
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, batch: Batch):
+        return display.short_datetime(batch.created_at)
 
     @admin.display(description="Duration")
     def duration(self, batch: Batch):

@@ -8,10 +8,11 @@ and ``data-bq-field`` (what they show).
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -111,6 +112,18 @@ def human_duration(delta: timedelta | None) -> str:
         return f"{minutes} min {secs:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def short_datetime(value: datetime | None) -> SafeString:
+    """``2026-11-23 11:52:14`` in the current time zone, the full timestamp on hover."""
+    if value is None:
+        return SafeString("—")
+    local = timezone.localtime(value)
+    return format_html(
+        '<time datetime="{}" class="bq-time">{}</time>',
+        value.isoformat(),
+        local.strftime("%Y-%m-%d %H:%M:%S"),
+    )
 
 
 def short_path(path: str) -> str:
