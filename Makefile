@@ -32,6 +32,7 @@ demo: venv
 
 test: venv
 	scripts/ensure-services.sh redis postgres
+	@scripts/ensure-chromium.sh || echo "test: no Chromium; the admin's browser tests will be skipped (CI sets BATCHQUEUE_REQUIRE_BROWSER=1 and fails them instead)"
 	$(MAKE) --no-print-directory test-sqlite test-postgres
 
 test-sqlite: venv

@@ -34,9 +34,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--embedded", action="store_true", help="use the in-process Redis substitute"
         )
+        parser.add_argument(
+            "--work-seconds",
+            type=float,
+            default=0.005,
+            help="time each order-total job takes (raise it to watch progress in the admin)",
+        )
 
-    def handle(self, *args, orders, workers, embedded, **options):
+    def handle(self, *args, orders, workers, embedded, work_seconds, **options):
         self.manager = BatchManager()
+        self.work_seconds = work_seconds
         if embedded or not _redis_answers(settings.REDIS_URL):
             why = "--embedded" if embedded else f"No Redis answered at {settings.REDIS_URL}"
             embedded = True
@@ -46,6 +53,10 @@ class Command(BaseCommand):
                 "SimpleWorker in this process)."
             )
         self._make_admin_login()
+        self.stdout.write(
+            "Admin: python manage.py runserver, then http://127.0.0.1:8000/admin/ "
+            "(user admin, password admin) to watch these batches live"
+        )
         order_ids = _seed_shop(orders)
         batches = self._dispatch_all(order_ids)
         procs = [] if embedded else self._start_workers(workers)
@@ -70,7 +81,7 @@ class Command(BaseCommand):
                     for pk in order_ids["bulk"]
                 ]
             )
-            .set_context({"work_seconds": 0.005})
+            .set_context({"work_seconds": self.work_seconds})
             .on_complete(jobs.SummarizeOrderTotals)
             .name("Order totals (map-reduce)")
             .dispatch()

@@ -1,0 +1,171 @@
+"""Cancel, cancel-and-compensate and retry-failed for the admin.
+
+The changelist actions and the buttons on the batch page both end up in :func:`run_action`,
+which calls the same control functions as the Python API (``execution.control``) one batch at
+a time and turns each outcome into a message. Outcomes are told apart by return values and
+library exception types, never by parsing an error message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from django.contrib import admin, messages
+from django.http import HttpRequest
+
+from ..exceptions import BatchNotFound, InvalidBatchState
+from ..execution import control
+from ..models import Batch
+from ..states import BatchStatus
+
+#: Batches named in one message before the rest are summed up as "and N more".
+NAMES_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one action did to one batch: a message level and a sentence about it."""
+
+    level: int
+    key: str
+    batch: Batch
+    detail: str = ""
+
+
+def _cancel(batch: Batch, compensate: bool) -> Outcome:
+    try:
+        cancelled = control.cancel(batch.pk, compensate=compensate)
+    except BatchNotFound:
+        return Outcome(messages.ERROR, "gone", batch)
+    if not cancelled:
+        status = _current_status(batch)
+        return Outcome(messages.WARNING, "finished", batch, status)
+    if compensate and not batch.has_compensation:
+        return Outcome(messages.SUCCESS, "cancelled-nothing-to-compensate", batch)
+    return Outcome(messages.SUCCESS, "cancelled-compensating" if compensate else "cancelled", batch)
+
+
+def cancel(batch: Batch) -> Outcome:
+    """Cancel: jobs not yet started never run, no further chain step starts."""
+    return _cancel(batch, compensate=False)
+
+
+def cancel_and_compensate(batch: Batch) -> Outcome:
+    """Cancel, then run the completed jobs' compensations in reverse position order."""
+    return _cancel(batch, compensate=True)
+
+
+def retry_failed(batch: Batch) -> Outcome:
+    """Re-queue a failed batch's failed and cancelled jobs."""
+    try:
+        requeued = control.retry_failed(batch.pk)
+    except BatchNotFound:
+        return Outcome(messages.ERROR, "gone", batch)
+    except InvalidBatchState:
+        # Refused: either not failed, or compensation has started. Re-read which one it is.
+        fresh = Batch.objects.filter(pk=batch.pk).values("status", "compensation_status").first()
+        if fresh is None:
+            return Outcome(messages.ERROR, "gone", batch)
+        if fresh["status"] != BatchStatus.FAILED:
+            return Outcome(messages.WARNING, "not-failed", batch, fresh["status"])
+        return Outcome(messages.WARNING, "compensated", batch, fresh["compensation_status"])
+    return Outcome(messages.SUCCESS, "retried", batch, str(requeued))
+
+
+# key -> (one batch, several batches); {name} is the batch (or a list of them), {detail} the
+# outcome's detail.
+_SENTENCES: dict[str, tuple[str, str]] = {
+    "cancelled": ("Cancelled batch {name}.", "Cancelled {count} batches: {name}."),
+    "cancelled-compensating": (
+        "Cancelled batch {name}; its completed jobs are being compensated.",
+        "Cancelled {count} batches; their completed jobs are being compensated: {name}.",
+    ),
+    "cancelled-nothing-to-compensate": (
+        "Cancelled batch {name}; it has no compensations to run.",
+        "Cancelled {count} batches that have no compensations to run: {name}.",
+    ),
+    "finished": (
+        "Batch {name} is already {detail}; nothing to cancel.",
+        "{count} batches had already finished; nothing to cancel: {name}.",
+    ),
+    "retried": (
+        "Batch {name}: re-queued {detail} failed or cancelled jobs.",
+        "Re-queued the failed jobs of {count} batches: {name}.",
+    ),
+    "not-failed": (
+        "Batch {name} is {detail}; only a failed batch can be retried.",
+        "{count} batches are not failed; only a failed batch can be retried: {name}.",
+    ),
+    "compensated": (
+        "Batch {name} cannot be retried: its compensation has started (compensation {detail}).",
+        "{count} batches cannot be retried because their compensation has started: {name}.",
+    ),
+    "gone": ("Batch {name} no longer exists.", "{count} batches no longer exist: {name}."),
+}
+
+
+def report(request: HttpRequest, outcomes: Iterable[Outcome]) -> None:
+    """One message per kind of outcome, naming the batches it concerns."""
+    groups: dict[str, list[Outcome]] = {}
+    for outcome in outcomes:
+        groups.setdefault(outcome.key, []).append(outcome)
+    for key, group in groups.items():
+        one, many = _SENTENCES[key]
+        if len(group) == 1:
+            text = one.format(name=_label(group[0].batch), detail=group[0].detail)
+        else:
+            text = many.format(count=len(group), name=_names(group), detail="")
+        messages.add_message(request, group[0].level, text)
+
+
+def run_action(
+    request: HttpRequest, batches: Iterable[Batch], action: Callable[[Batch], Outcome]
+) -> list[Outcome]:
+    """Apply ``action`` to every batch (in creation order) and report the outcomes."""
+    outcomes = [action(batch) for batch in batches]
+    report(request, outcomes)
+    return outcomes
+
+
+#: Name -> (function, label) of every control action, for the changelist and the buttons.
+CONTROL_ACTIONS: dict[str, tuple[Callable[[Batch], Outcome], str]] = {
+    "cancel": (cancel, "Cancel"),
+    "cancel_and_compensate": (cancel_and_compensate, "Cancel and compensate"),
+    "retry_failed": (retry_failed, "Retry failed jobs"),
+}
+
+
+def _changelist_action(name: str, description: str):
+    function, _ = CONTROL_ACTIONS[name]
+
+    @admin.action(description=description, permissions=["control"])
+    def action(modeladmin, request, queryset):
+        run_action(request, queryset.order_by("created_at"), function)
+
+    action.__name__ = name
+    return action
+
+
+cancel_selected = _changelist_action("cancel", "Cancel selected batches")
+cancel_and_compensate_selected = _changelist_action(
+    "cancel_and_compensate", "Cancel selected batches and compensate their completed jobs"
+)
+retry_failed_selected = _changelist_action(
+    "retry_failed", "Retry the failed jobs of selected batches"
+)
+
+
+def _current_status(batch: Batch) -> str:
+    status = Batch.objects.filter(pk=batch.pk).values_list("status", flat=True).first()
+    return str(status or batch.status)
+
+
+def _label(batch: Batch) -> str:
+    return f"“{batch.name}” ({batch.pk})" if batch.name else str(batch.pk)
+
+
+def _names(group: list[Outcome]) -> str:
+    shown = [_label(o.batch) for o in group[:NAMES_SHOWN]]
+    rest = len(group) - len(shown)
+    return ", ".join(shown) + (f" and {rest} more" if rest else "")

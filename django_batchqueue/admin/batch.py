@@ -1,0 +1,239 @@
+"""The Batch admin: a read-only monitor with live progress and cancel / compensate / retry.
+
+The page is Django's view-only change form (nobody edits a batch by hand: the engine owns every
+status field). Controlling a batch needs the ``change_batch`` permission and goes through the
+same functions as ``BatchManager.cancel()`` and ``retry_failed()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth import get_permission_codename
+from django.http import HttpRequest
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from ..models import Batch
+from ..states import BatchStatus
+from . import actions, display
+from .detail import batch_page_context
+from .filters import CompensationFilter
+from .views import control_view, progress_view
+
+#: How often the pages poll for progress, in milliseconds.
+POLL_INTERVAL_MS = 2500
+
+
+class LiveProgressMedia:
+    css = {"all": ("django_batchqueue/admin.css",)}
+    js = ("django_batchqueue/admin.js",)
+
+
+class BatchAdmin(admin.ModelAdmin):
+    """Batches: what runs, how far along, what failed and why, what was compensated."""
+
+    Media = LiveProgressMedia
+    change_list_template = "admin/django_batchqueue/batch/change_list.html"
+    change_form_template = "admin/django_batchqueue/batch/change_form.html"
+
+    list_display = (
+        "label",
+        "type",
+        "status_badge",
+        "progress",
+        "jobs_done",
+        "compensation",
+        "queue",
+        "created",
+        "duration",
+    )
+    list_display_links = ("label",)
+    list_filter = ("status", "type", CompensationFilter, "queue", "created_at")
+    search_fields = ("id", "name")
+    date_hierarchy = "created_at"
+    list_per_page = 50
+    actions = [
+        actions.cancel_selected,
+        actions.cancel_and_compensate_selected,
+        actions.retry_failed_selected,
+    ]
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "name",
+                    "type",
+                    "status_badge",
+                    "progress",
+                    "job_counts",
+                    "compensation",
+                    "error",
+                    "queue",
+                    "allow_failures",
+                    "created_by",
+                    ("created_at", "started_at", "finished_at"),
+                    "duration",
+                )
+            },
+        ),
+        ("Context", {"fields": ("context_json",)}),
+        ("Options and callbacks", {"fields": ("options_json", "callbacks_json")}),
+    )
+    readonly_fields = (
+        "status_badge",
+        "progress",
+        "job_counts",
+        "compensation",
+        "duration",
+        "context_json",
+        "options_json",
+        "callbacks_json",
+    )
+
+    # -- permissions: read-only, control needs change_batch ---------------------------------
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # view-only: the engine owns every field
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting a running batch under its workers is never what an operator wants here;
+        # finished batches are removed with ``manage.py batchqueue_prune``.
+        return False
+
+    def has_control_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Cancel, compensate and retry: the model's ``change`` permission."""
+        codename = get_permission_codename("change", self.opts)
+        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
+
+    # -- columns ----------------------------------------------------------------------------
+
+    @admin.display(description="Batch", ordering="name")
+    def label(self, batch: Batch):
+        if batch.name:
+            return format_html(
+                '<span class="bq-name">{}</span><br><code class="bq-id">{}</code>',
+                batch.name,
+                str(batch.pk)[:8],
+            )
+        return format_html('<code class="bq-id">{}</code>', batch.pk)
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, batch: Batch):
+        return display.badge(batch.status, batch=batch)
+
+    @admin.display(description="Progress")
+    def progress(self, batch: Batch):
+        return display.progress_bar(batch)
+
+    @admin.display(description="Done / failed / total")
+    def jobs_done(self, batch: Batch):
+        return display.counts(batch)
+
+    @admin.display(description="Jobs")
+    def job_counts(self, batch: Batch):
+        return format_html(
+            "{} &nbsp;<span class='bq-muted' data-bq-batch='{}' data-bq-field='more-counts'>"
+            "(completed / failed / total; <span class='bq-n-cancelled'>{}</span> cancelled, "
+            "<span class='bq-n-pending'>{}</span> not finished)</span>",
+            display.counts(batch),
+            batch.pk,
+            batch.cancelled_jobs,
+            batch.pending_jobs,
+        )
+
+    @admin.display(description="Compensation", ordering="compensation_status")
+    def compensation(self, batch: Batch):
+        return display.badge(batch.compensation_status, batch=batch, field="compensation")
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, batch: Batch):
+        return display.short_datetime(batch.created_at)
+
+    @admin.display(description="Duration")
+    def duration(self, batch: Batch):
+        return display.human_duration(batch.duration)
+
+    @admin.display(description="Context")
+    def context_json(self, batch: Batch):
+        return display.pretty_json(batch.context)
+
+    @admin.display(description="Options")
+    def options_json(self, batch: Batch):
+        return display.pretty_json(batch.options)
+
+    @admin.display(description="Callbacks")
+    def callbacks_json(self, batch: Batch):
+        return display.pretty_json(batch.callbacks)
+
+    # -- URLs and pages ---------------------------------------------------------------------
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("progress/", wrap(progress_view(self)), name=f"{prefix}_progress"),
+            path(
+                "<str:object_id>/control/<str:action>/",
+                wrap(control_view(self)),
+                name=f"{prefix}_control",
+            ),
+            *super().get_urls(),
+        ]
+
+    def live_config(self) -> dict[str, Any]:
+        """What the live-progress script reads from the page (as a json_script)."""
+        return {
+            "progressUrl": reverse(
+                f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_progress"
+            ),
+            "intervalMs": POLL_INTERVAL_MS,
+        }
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "bq_config": self.live_config()}
+        return super().changelist_view(request, extra_context)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context.update(batch_page_context(obj, self.admin_site.name))
+            context["bq_config"] = self.live_config()
+            context["bq_buttons"] = self.control_buttons(request, obj)
+            context["bq_live"] = display.is_live(obj.status, obj.compensation_status)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def control_buttons(self, request: HttpRequest, batch: Batch) -> list[dict[str, str]]:
+        """The control buttons that apply to the batch as it is now (none without permission)."""
+        if not self.has_control_permission(request, batch):
+            return []
+        names: list[str] = []
+        if batch.status in (BatchStatus.PENDING, BatchStatus.RUNNING):
+            names.append("cancel")
+            if batch.has_compensation:
+                names.append("cancel_and_compensate")
+        if batch.status == BatchStatus.FAILED and not batch.compensation_status:
+            names.append("retry_failed")
+        confirm = {
+            "cancel": "Cancel this batch? Jobs not yet started will never run.",
+            "cancel_and_compensate": "Cancel this batch and undo its completed jobs?",
+        }
+        return [
+            {
+                "name": name,
+                "label": actions.CONTROL_ACTIONS[name][1],
+                "url": reverse(
+                    f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_control",
+                    args=[batch.pk, name],
+                ),
+                "confirm": confirm.get(name, ""),
+                # Cancelling applies only while the batch runs: the page drops the button after.
+                "while_live": name != "retry_failed",
+            }
+            for name in names
+        ]

@@ -1,0 +1,112 @@
+"""Views the batch admin adds under its own URLs: live progress (JSON) and the control buttons."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from ..models import Batch
+from ..states import CompensationStatus
+from .actions import CONTROL_ACTIONS, run_action
+from .display import is_live
+
+if TYPE_CHECKING:
+    from .batch import BatchAdmin
+
+#: Most batch ids answered in one progress request (a changelist page shows at most a few hundred).
+MAX_IDS = 500
+
+_PROGRESS_FIELDS = (
+    "id",
+    "status",
+    "total_jobs",
+    "completed_jobs",
+    "failed_jobs",
+    "cancelled_jobs",
+    "compensation_status",
+    "started_at",
+    "finished_at",
+)
+
+
+def parse_ids(raw: str) -> list[uuid.UUID]:
+    """The valid UUIDs of a comma-separated list (malformed ones are skipped), at most MAX_IDS."""
+    ids: list[uuid.UUID] = []
+    for part in raw.split(","):
+        try:
+            ids.append(uuid.UUID(part.strip()))
+        except ValueError:
+            continue
+        if len(ids) >= MAX_IDS:
+            break
+    return ids
+
+
+def progress_view(model_admin: BatchAdmin):
+    """``GET …/batch/progress/?ids=a,b`` → ``{"batches": {id: progress}}`` in one query."""
+
+    @never_cache
+    @require_GET
+    def view(request: HttpRequest) -> HttpResponse:
+        if not model_admin.has_view_permission(request):
+            raise PermissionDenied
+        ids = parse_ids(request.GET.get("ids", ""))
+        batches = Batch.objects.filter(pk__in=ids).only(*_PROGRESS_FIELDS) if ids else []
+        return JsonResponse({"batches": {str(b.pk): progress_payload(b) for b in batches}})
+
+    return view
+
+
+def progress_payload(batch: Batch) -> dict:
+    """What the live script needs to redraw a batch's badge, bar and counters."""
+    comp = batch.compensation_status
+    return {
+        "status": batch.status,
+        "status_display": batch.get_status_display(),
+        "total_jobs": batch.total_jobs,
+        "completed_jobs": batch.completed_jobs,
+        "failed_jobs": batch.failed_jobs,
+        "cancelled_jobs": batch.cancelled_jobs,
+        "pending_jobs": batch.pending_jobs,
+        "progress_percentage": batch.progress_percentage,
+        "compensation_status": comp,
+        "compensation_display": CompensationStatus(comp).label if comp else None,
+        "live": is_live(batch.status, comp),
+    }
+
+
+def control_view(model_admin: BatchAdmin):
+    """``POST …/batch/<id>/control/<action>/``: the batch page's buttons (CSRF-protected by
+    the admin site), then back to the batch page with a message."""
+
+    @require_POST
+    def view(request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        if action not in CONTROL_ACTIONS:
+            raise Http404("no such action")
+        if not model_admin.has_control_permission(request):
+            raise PermissionDenied
+        batch = get_object_or_404(Batch, pk=_uuid_or_404(object_id))
+        function, _label = CONTROL_ACTIONS[action]
+        run_action(request, [batch], function)
+        return HttpResponseRedirect(
+            reverse(
+                f"{model_admin.admin_site.name}:django_batchqueue_batch_change",
+                args=[batch.pk],
+            )
+        )
+
+    return view
+
+
+def _uuid_or_404(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise Http404("not a batch id") from None
