@@ -27,8 +27,14 @@ class BatchFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=BatchStatus.choices, required=False)
     type = serializers.ChoiceField(choices=BatchType.choices, required=False)
     has_compensation = serializers.BooleanField(required=False)
-    name = serializers.CharField(
-        required=False, allow_blank=True, help_text="Case-insensitive substring of the name."
+    # A NUL can be in no name and PostgreSQL refuses it in a query: refused (400), and the schema
+    # says so with a pattern.
+    name = serializers.RegexField(
+        r"^[^\x00]*$",
+        required=False,
+        allow_blank=True,
+        max_length=255,
+        help_text="Case-insensitive substring of the name.",
     )
     created_after = serializers.DateTimeField(
         required=False, help_text="Batches created at or after this time (ISO 8601)."

@@ -29,3 +29,13 @@ class BatchQueuePagination(PageNumberPagination):
         if size < 1:
             raise ValidationError({self.page_size_query_param: ["Must be a positive integer."]})
         return min(size, self.max_page_size)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"] = {**parameter["schema"], "minimum": 1}
+            if parameter["name"] == self.page_size_query_param:
+                parameter["description"] = (
+                    f"Results per page (default {self.page_size}, at most {self.max_page_size})."
+                )
+        return parameters

@@ -140,7 +140,6 @@ class BatchQueueSchemaView(SpectacularAPIView):
         "TITLE": "django-batchqueue API",
         "DESCRIPTION": "Inspect, cancel and retry batches of background jobs.",
         "VERSION": "1",
-        "SERVE_INCLUDE_SCHEMA": False,
         "ENUM_NAME_OVERRIDES": {
             "BatchStatusEnum": "django_batchqueue.states.BatchStatus",
             "BatchTypeEnum": "django_batchqueue.states.BatchType",

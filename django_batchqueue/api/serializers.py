@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from ..manager import progress_of
 from ..models import Batch, BatchJob
-from ..states import BatchStatus, BatchType, CompensationStatus
+from ..states import BatchStatus, BatchType, CallbackEvent, CompensationStatus
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -99,6 +99,14 @@ class BatchDetailSerializer(serializers.ModelSerializer):
 
 class BatchJobSerializer(serializers.ModelSerializer):
     """A job, callback or compensation row of a batch."""
+
+    # Declared: a read-only ModelSerializer field loses allow_blank, and "" is the common value.
+    event = serializers.ChoiceField(
+        choices=CallbackEvent.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text='For callbacks: the outcome that triggered it; "" otherwise.',
+    )
 
     class Meta:
         model = BatchJob

@@ -58,6 +58,8 @@ class BatchViewSet(viewsets.GenericViewSet):
 
     schema = BatchQueueAutoSchema()
     lookup_url_kwarg = "id"
+    # Any path segment reaches get_object, so a malformed id is the same JSON 404 as an unknown one.
+    lookup_value_regex = "[^/]+"
     pagination_class = BatchQueuePagination
     serializer_class = BatchDetailSerializer
 
