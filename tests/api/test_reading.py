@@ -142,3 +142,13 @@ def test_unknown_or_malformed_ids_are_404(staff_client, suffix, batch_id):
 def test_unusable_names_are_400_not_500(staff_client, name):
     response = staff_client.get(f"{API}batches/", {"name": name})
     assert response.status_code == 400 and list(response.json()) == ["name"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("suffix", ["", "{id}/", "{id}/progress/", "{id}/jobs/", "{id}/cancel/"])
+def test_browsable_api_renders(operator_client, suffix):
+    batch_id = dispatch_squares(1)
+    url = f"{API}batches/" + suffix.format(id=batch_id)
+    response = operator_client.get(url, HTTP_ACCEPT="text/html")
+    assert response.status_code == (405 if suffix.endswith("cancel/") else 200)
+    assert response["Content-Type"].startswith("text/html")
