@@ -29,6 +29,11 @@ DEFAULTS: dict[str, Any] = {
     # lifetime of its heartbeat key (a killed worker is noticed once it expires).
     "RECONCILE_INTERVAL": 15,
     "WORKER_HEARTBEAT_TTL": 15,
+    # REST API: permission classes (dotted paths) whose users see every batch.
+    "API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    # REST API: also admit any other authenticated user, showing them only the batches they
+    # created (Batch.created_by); other batches are 404 for them.
+    "API_USERS_SEE_OWN_BATCHES": False,
 }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.db.models import QuerySet
+
 from .builder import BatchBuilder
 from .exceptions import BatchNotFound, JobNotFound
 from .execution import control
@@ -47,12 +49,7 @@ class BatchManager:
     def get_results(self, batch_id: Any) -> dict[str, Any]:
         """``{job_id: result}`` of the completed jobs, in position order."""
         batch = self._require(batch_id)
-        rows = (
-            BatchJob.objects.filter(batch=batch, kind=JobKind.JOB, status=JobStatus.COMPLETED)
-            .order_by("position")
-            .values_list("id", "result")
-        )
-        return {str(job_id): result for job_id, result in rows}
+        return {str(job_id): result for job_id, _, result in completed_results(batch.pk)}
 
     def get_job_result(self, batch_id: Any, job_id: Any) -> Any:
         """One job's result (``None`` until it has completed)."""
@@ -89,6 +86,15 @@ class BatchManager:
     def retry_failed(self, batch_id: Any) -> int:
         """Re-queue a failed batch's failed and cancelled jobs; returns how many."""
         return control.retry_failed(batch_id)
+
+
+def completed_results(batch_id: uuid.UUID) -> QuerySet[BatchJob, tuple[Any, int, Any]]:
+    """``(job_id, position, result)`` of the batch's completed jobs, in position order."""
+    return (
+        BatchJob.objects.filter(batch_id=batch_id, kind=JobKind.JOB, status=JobStatus.COMPLETED)
+        .order_by("position")
+        .values_list("id", "position", "result")
+    )
 
 
 def progress_of(batch: Batch) -> dict[str, Any]:
