@@ -6,9 +6,10 @@ Select one through django-rq, so ``manage.py rqworker batchjob`` stays the comma
 
 On top of RQ's own workers they
 
-- close every database connection before forking a work horse, so a horse never inherits a
-  connection (one killed inside a transaction would otherwise leave the next horse writing into
-  that transaction, and those writes would be lost silently);
+- never let a work horse use a database connection it inherited (one killed inside a
+  transaction would otherwise leave the next horse writing into that transaction, and those
+  writes would be lost silently): the forking worker's parent claims each row and records each
+  outcome on its own connection, and a horse that needs the database opens a new one;
 - record the outcome of a work horse that died (killed, out of memory, past its timeout) at once,
   as a failed attempt that is retried by the job's policy;
 - keep their RQ heartbeat key short-lived (``WORKER_HEARTBEAT_TTL``, refreshed by a thread), so
@@ -23,26 +24,21 @@ On top of RQ's own workers they
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 import time
 from typing import Any
 
-from django.db import connections
 from django.utils.module_loading import autodiscover_modules
 from redis import Redis
 from rq import SimpleWorker, Worker
 
 from . import conf
+from .execution import handoff
 
 logger = logging.getLogger("django_batchqueue")
 
 RECONCILE_LOCK = "batchqueue:reconcile-lock"
-
-
-def close_db_connections() -> None:
-    """Close this process's database connections (a forked child must not share them)."""
-    for conn in connections.all(initialized_only=True):
-        conn.close()
 
 
 class BatchWorkerMixin:
@@ -138,25 +134,67 @@ class BatchWorkerMixin:
                 logger.warning("batchqueue reconcile: %s", "; ".join(report.details))
         except Exception:
             logger.warning("batchqueue reconcile failed", exc_info=True)
-        finally:
-            self._after_parent_db_use()
-
-    def _after_parent_db_use(self) -> None:
-        """Hook: the forking worker closes connections the parent opened."""
 
 
 class BatchWorker(BatchWorkerMixin, Worker):
-    """RQ's forking worker, made safe for database connections and quick to notice crashes."""
+    """RQ's forking worker, made safe for database connections and quick to notice crashes.
+
+    The parent claims each batch job's row and records its outcome on a connection it keeps
+    open; the work horse only runs the job (see :mod:`~django_batchqueue.execution.handoff`).
+    """
+
+    def bootstrap(self, *args: Any, **kwargs: Any) -> None:
+        from .execution.queues import mark_parent_records
+
+        super().bootstrap(*args, **kwargs)
+        mark_parent_records(self.connection, self.key)
+        # Lives as long as the worker; closed in teardown().
+        self._outcome_file = tempfile.TemporaryFile(prefix="batchqueue-outcome-")  # noqa: SIM115
+
+    def teardown(self) -> None:
+        super().teardown()
+        outcome_file = getattr(self, "_outcome_file", None)
+        if outcome_file is not None:
+            outcome_file.close()
 
     def execute_job(self, job: Any, queue: Any) -> None:
-        close_db_connections()  # never fork with an open connection
-        super().execute_job(job, queue)
+        outcome_file = getattr(self, "_outcome_file", None)
+        current = None
+        if outcome_file is not None:
+            current = handoff.claim_for_horse(job, self.name, outcome_file.fileno())
+        handoff.set_current(current)
+        try:
+            super().execute_job(job, queue)
+        finally:
+            handoff.set_current(None)
+        if current is not None:
+            self._record_outcome(current)
 
-    def _after_parent_db_use(self) -> None:
-        close_db_connections()
+    def main_work_horse(self, job: Any, queue: Any) -> None:
+        handoff.detach_inherited_connections()  # never use or close the parent's
+        super().main_work_horse(job, queue)
+
+    def _record_outcome(self, current: handoff.Handoff) -> None:
+        outcome = current.outcome()
+        try:
+            if outcome is not None:
+                current.record(outcome)
+            else:  # a horse that exited without a word; a killed one is recorded already
+                from .execution.recovery import record_lost_run
+
+                record_lost_run(
+                    current.row.pk,
+                    current.rq_job_id,
+                    "WorkerLost: the work horse exited without reporting an outcome",
+                )
+        except Exception:
+            logger.exception("batchqueue: could not record the run of %s", current.row.pk)
 
     def handle_work_horse_killed(self, job: Any, retpid: Any, ret_val: Any, rusage: Any) -> None:
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        current = handoff._current
+        if current is not None and current.outcome() is not None:
+            return  # it reported before it died: the parent records that outcome next
         import os
 
         signal_no = os.WTERMSIG(ret_val) if ret_val and os.WIFSIGNALED(ret_val) else None
@@ -171,8 +209,6 @@ class BatchWorker(BatchWorkerMixin, Worker):
             )
         except Exception:
             logger.warning("batchqueue: could not record a lost run of %s", job.id, exc_info=True)
-        finally:
-            close_db_connections()
 
 
 class SimpleBatchWorker(BatchWorkerMixin, SimpleWorker):

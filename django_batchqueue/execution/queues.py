@@ -232,18 +232,30 @@ def rq_job_statuses(queue_name: str, rq_job_ids: list[str]) -> dict[str, str | N
     }
 
 
-def live_workers(queue_name: str, worker_names: list[str]) -> set[str]:
-    """Which of these RQ workers are registered (their heartbeat key has not expired)."""
+#: Field a BatchWorker adds to its RQ worker hash: its parent records every outcome itself.
+PARENT_RECORDS_FIELD = "batchqueue_parent_records"
+
+
+def live_workers(queue_name: str, worker_names: list[str]) -> dict[str, bool]:
+    """Which of these RQ workers are registered (heartbeat key not expired), each mapped to
+    whether it is a worker whose parent records its jobs' outcomes (a ``BatchWorker``)."""
     if not worker_names:
-        return set()
+        return {}
     from rq import Worker
 
     queue = get_queue(queue_name)
     with queue.connection.pipeline(transaction=False) as pipe:
         for name in worker_names:
-            pipe.exists(Worker.redis_worker_namespace_prefix + name)
+            key = Worker.redis_worker_namespace_prefix + name
+            pipe.exists(key)
+            pipe.hget(key, PARENT_RECORDS_FIELD)
         flags = pipe.execute()
-    return {name for name, alive in zip(worker_names, flags, strict=True) if alive}
+    return {name: bool(flags[2 * i + 1]) for i, name in enumerate(worker_names) if flags[2 * i]}
+
+
+def mark_parent_records(connection: Any, worker_key: str) -> None:
+    """Flag a worker's RQ hash: outcomes of its runs are recorded by its (living) parent."""
+    connection.hset(worker_key, PARENT_RECORDS_FIELD, "1")
 
 
 def promote_due_scheduled(queue_names: Iterable[str]) -> int:

@@ -5,8 +5,9 @@ the state it was seen in, for the RQ job it was seen with), so a reconcile racin
 worker changes nothing that worker is still doing.
 
 - **Orphaned runs**: rows ``running`` whose worker is gone (its RQ heartbeat key expired), whose
-  RQ job already ended or vanished, or that ran far past their timeout. Each is recorded as a
-  failed attempt, so it is retried or failed for good by its retry policy.
+  RQ job already ended or vanished (unless a living ``BatchWorker``, whose parent records
+  outcomes after the RQ job ends, runs it), or that ran far past their timeout. Each is
+  recorded as a failed attempt, so it is retried or failed for good by its retry policy.
 - **Lost enqueues**: rows ``queued`` for longer than the grace period whose RQ job does not
   exist or already ended (Redis was down at enqueue time, lost its data, or a claim failed on a
   database outage). They get a fresh RQ job.
@@ -107,11 +108,15 @@ def _orphaned_runs(report: ReconcileReport, cutoff: Any, limit: int) -> None:
             why = None
             if row.worker_name and row.worker_name not in alive:
                 why = f"worker {row.worker_name} died while running the job"
+            elif alive.get(row.worker_name):
+                # A living BatchWorker's parent records the outcome itself, just after its
+                # work horse (and with it the RQ job) ended; only the time limit applies.
+                pass
             elif states.get(row.rq_job_id) is None:
                 why = "its RQ job vanished while the job was running"
             elif states[row.rq_job_id] in RQ_DONE_STATUSES:
                 why = f"its RQ job ended ({states[row.rq_job_id]}) without recording an outcome"
-            elif (now - row.started_at).total_seconds() > limit_s:
+            if why is None and (now - row.started_at).total_seconds() > limit_s:
                 why = f"it ran {int((now - row.started_at).total_seconds())}s, past its limit"
             if why is None:
                 continue

@@ -24,6 +24,7 @@ from ..serialization import check_json
 from ..states import BatchStatus, BatchType, JobKind
 from ..storage import get_storage
 from . import orchestration
+from .handoff import for_horse as handoff_for_horse
 from .invoke import call
 from .queues import current_rq_job, worker_name
 from .timeouts import job_timeout
@@ -39,7 +40,7 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _with_db_retry(action: Callable[[], Any]) -> Any:
+def with_db_retry(action: Callable[[], Any]) -> Any:
     """Run a bookkeeping transaction, reconnecting if the database connection dropped."""
     for attempt in range(1, DB_RETRIES + 1):
         try:
@@ -56,40 +57,47 @@ def _with_db_retry(action: Callable[[], Any]) -> Any:
     return None
 
 
+def parse_row_id(value: Any) -> str | None:
+    """The row id an RQ job carries, normalised; None if it is not one."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return None
+
+
 def perform(row_id: str) -> str:
     """Run BatchJob ``row_id``. Returns what happened: completed, failed, skipped or missing."""
-    close_old_connections()
-    try:
-        row_id = str(uuid.UUID(str(row_id)))
-    except ValueError:
+    parsed = parse_row_id(row_id)
+    if parsed is None:
         logger.error("batchqueue: RQ job carries %r, which is not a job row id; ignored", row_id)
         return "invalid"
-    storage = get_storage()
-    rq_job = current_rq_job()
-    row = _with_db_retry(
-        lambda: storage.claim_and_load(row_id, rq_job.id if rq_job else None, worker_name(rq_job))
-    )
-    if row is None:
-        status = storage.job_status(row_id)
-        if status is None:
-            logger.warning("batchqueue: job row %s does not exist (pruned?); nothing run", row_id)
-            return "missing"
-        logger.info(
-            "batchqueue: skipping %s (%s: cancelled, finished or superseded)", row_id, status
-        )
-        return "skipped"
-    if row.kind == JobKind.JOB and row.batch.status == BatchStatus.PENDING:
-        storage.mark_started(row.batch_id)
+    row_id = parsed
+    handoff = handoff_for_horse(row_id)
+    if handoff is not None:
+        # A forking BatchWorker's parent claimed the row and records the outcome.
+        row = handoff.row
+        succeeded, failed = handoff.succeeded, handoff.failed
+    else:
+        close_old_connections()
+        row = _claim(row_id)
+        if row is None:
+            return _why_not_claimed(row_id)
+
+        def succeeded(result: Any, context: dict[str, Any] | None) -> None:
+            with_db_retry(lambda: orchestration.run_succeeded(row, result, context))
+
+        def failed(error: str, trace: str = "", permanent: bool = False) -> None:
+            with_db_retry(lambda: orchestration.run_failed(row, error, trace, permanent=permanent))
+
     try:
         target = resolve(row.job_path)
     except BatchQueueError as exc:
         # Whatever the row names, only Job subclasses and @job functions ever run.
-        error = describe(exc)
-        _with_db_retry(lambda: orchestration.run_failed(row, error, permanent=True))
+        failed(describe(exc), permanent=True)
         return "failed"
 
     try:
-        with job_timeout(_time_limit(row, rq_job)):
+        with job_timeout(_time_limit(row, current_rq_job())):
             result, context = call(target, row)
         check_json(result, "result", limit_size=False)
         keep_context = row.kind == JobKind.JOB and row.batch.type == BatchType.SEQUENTIAL
@@ -101,16 +109,34 @@ def perform(row_id: str) -> str:
         # A result or context that cannot be stored will not become storable on a retry, nor
         # will a malformed stored payload.
         permanent = isinstance(exc, SerializationError | MalformedPayload)
-        error, trace = describe(exc), tb.format_exc()
-        _with_db_retry(lambda: orchestration.run_failed(row, error, trace, permanent=permanent))
+        failed(describe(exc), tb.format_exc(), permanent=permanent)
         if not isinstance(exc, Exception):
             raise  # SystemExit / KeyboardInterrupt: recorded, then let the worker handle it
         return "failed"
 
-    _with_db_retry(
-        lambda: orchestration.run_succeeded(row, result, context if keep_context else None)
-    )
+    succeeded(result, context if keep_context else None)
     return "completed"
+
+
+def _claim(row_id: str) -> Any:
+    """queued -> running for this process's RQ job; the row with its batch, or None."""
+    storage = get_storage()
+    rq_job = current_rq_job()
+    row = with_db_retry(
+        lambda: storage.claim_and_load(row_id, rq_job.id if rq_job else None, worker_name(rq_job))
+    )
+    if row is not None and row.kind == JobKind.JOB and row.batch.status == BatchStatus.PENDING:
+        storage.mark_started(row.batch_id)
+    return row
+
+
+def _why_not_claimed(row_id: str) -> str:
+    status = get_storage().job_status(row_id)
+    if status is None:
+        logger.warning("batchqueue: job row %s does not exist (pruned?); nothing run", row_id)
+        return "missing"
+    logger.info("batchqueue: skipping %s (%s: cancelled, finished or superseded)", row_id, status)
+    return "skipped"
 
 
 def _time_limit(row: Any, rq_job: Any) -> float | None:

@@ -6,7 +6,7 @@ from django.core.management import call_command
 from django.db import connection
 from rq.registry import ScheduledJobRegistry
 
-from django_batchqueue.execution.queues import get_queue, reset_queue_cache
+from django_batchqueue.execution.queues import get_queue, mark_parent_records, reset_queue_cache
 from django_batchqueue.execution.reconcile import reconcile
 from django_batchqueue.models import Batch, BatchJob
 from django_batchqueue.storage import get_storage
@@ -87,6 +87,27 @@ def test_a_run_whose_rq_job_failed_without_an_outcome(manager, clean_redis):
     assert reconcile(grace_seconds=0).orphaned_runs == 1
     assert BatchJob.objects.get(pk=row.pk).status == "failed"  # no retries left
     assert Batch.objects.get(pk=batch_id).status == "failed"
+
+
+def test_an_ended_rq_job_on_a_live_batch_worker_is_left_to_its_parent(manager, clean_redis):
+    """A BatchWorker's parent records the outcome just after the horse (and the RQ job) ended:
+    reconcile must not fail that run over in between; once the worker is gone, it does."""
+    batch_id = manager.batch([{"class": Square, "args": {"n": 1}}]).retry(1).dispatch()
+    row = BatchJob.objects.get(batch_id=batch_id)
+    get_storage().claim_and_load(row.pk, row.rq_job_id, "batch-worker")
+    clean_redis.hset("rq:worker:batch-worker", "state", "busy")
+    clean_redis.hset("rq:job:" + row.rq_job_id, "status", "finished")
+    plain = reconcile(grace_seconds=0)  # an RQ worker that records nothing itself
+    assert plain.orphaned_runs == 1, plain.details
+    row.refresh_from_db()
+    drain_row = get_storage().claim_and_load(row.pk, row.rq_job_id, "batch-worker")
+    assert drain_row is not None  # the retry, claimed again by the same worker
+    clean_redis.hset("rq:job:" + row.rq_job_id, "status", "finished")
+    mark_parent_records(clean_redis, "rq:worker:batch-worker")
+    assert reconcile(grace_seconds=0).orphaned_runs == 0
+    assert BatchJob.objects.get(pk=row.pk).status == "running"
+    clean_redis.delete("rq:worker:batch-worker")  # the worker died before recording
+    assert reconcile(grace_seconds=0).orphaned_runs == 1
 
 
 def test_a_batch_whose_last_job_completed_but_did_not_settle(manager):

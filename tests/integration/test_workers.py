@@ -4,7 +4,16 @@ import pytest
 
 from django_batchqueue.models import Batch
 from tests.conftest import wait_for
-from tests.testapp.jobs import PidJob, Square, Step, SumResults
+from tests.testapp.jobs import (
+    Boom,
+    FlakyTwice,
+    HorseConnection,
+    PidJob,
+    RecordCallback,
+    Square,
+    Step,
+    SumResults,
+)
 from tests.testapp.models import Event
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -24,7 +33,15 @@ def test_burst_worker_subprocess_runs_a_batch(manager, workers):
     assert Event.objects.get(label="sum").payload["total"] == 0 + 1 + 4 + 9
 
 
-@pytest.mark.parametrize("worker_class", ["rq.Worker", "rq.SimpleWorker"])
+@pytest.mark.parametrize(
+    "worker_class",
+    [
+        "rq.Worker",
+        "rq.SimpleWorker",
+        "django_batchqueue.worker.BatchWorker",
+        "django_batchqueue.worker.SimpleBatchWorker",
+    ],
+)
 def test_two_workers_share_a_batch_and_a_chain(manager, workers, worker_class):
     parallel = manager.batch([PidJob] * 12).dispatch()
     chain = manager.chain([{"class": Step, "args": {"name": n}} for n in "abcd"]).dispatch()
@@ -110,3 +127,47 @@ def test_queues_with_rqs_json_serializer(manager, workers, clean_redis):
     assert proc.wait(timeout=120) == 0, workers.output()
     assert Batch.objects.get(pk=batch_id).status == "completed"
     assert Event.objects.get(label="sum").payload["total"] == 0 + 1 + 4
+
+
+def test_batch_worker_parent_claims_and_records_while_the_horse_only_runs_the_job(manager, workers):
+    """BatchWorker's horses start without a database connection; their outcomes (results,
+    retries, failures, chain context) are recorded by the parent, and a job's own writes land."""
+    parallel = (
+        manager.batch(
+            [HorseConnection] * 6 + [FlakyTwice, {"class": Boom, "args": {"message": "no"}}]
+        )
+        .allow_failures()
+        .on_complete(RecordCallback)
+        .on_failure(RecordCallback)
+        .dispatch()
+    )
+    chain = manager.chain([{"class": Step, "args": {"name": n}} for n in "xyz"]).dispatch()
+    (proc,) = workers.start(1, worker_class="django_batchqueue.worker.BatchWorker")
+    wait_for(
+        lambda: (
+            Batch.objects.filter(
+                pk__in=[parallel, chain], status__in=["completed", "failed"]
+            ).count()
+            == 2
+        ),
+        message="both batches to settle",
+    )
+    results = manager.get_results(parallel)
+    horses = [r for r in results.values() if isinstance(r, dict) and "had_connection" in r]
+    assert len(horses) == 6
+    assert not any(h["had_connection"] for h in horses), horses
+    assert len({h["pid"] for h in horses}) == 6  # a horse per job
+    assert proc.pid not in {h["pid"] for h in horses}
+    assert Event.objects.filter(label="horse").count() == 6  # the horses' own writes
+    batch = Batch.objects.get(pk=parallel)
+    assert (batch.status, batch.completed_jobs, batch.failed_jobs) == ("completed", 7, 1)
+    flaky = batch.jobs.get(kind="job", job_path__endswith="FlakyTwice")
+    assert (flaky.status, flaky.attempts, flaky.result) == ("completed", 3, {"attempts": 3})
+    boom = batch.jobs.get(kind="job", job_path__endswith="Boom")
+    assert (boom.status, boom.error) == ("failed", "RuntimeError: no")
+    assert "raise RuntimeError(message)" in boom.traceback
+    callbacks = Event.objects.filter(label="callback:cb").order_by("id")
+    wait_for(lambda: callbacks.count() >= 2, message="on_complete, then on_failure")
+    assert [c.payload["error"] for c in callbacks] == [None, "1 of 8 jobs failed"]  # once each
+    assert Batch.objects.get(pk=chain).context["steps"] == list("xyz")
+    assert all(w for w in batch.jobs.values_list("worker_name", flat=True))

@@ -302,3 +302,14 @@ class Hang(Job):
 class Interrupt(Job):
     def run(self, **kwargs):
         raise KeyboardInterrupt()
+
+
+class HorseConnection(Job):
+    """Reports whether this process had a database connection open before the job ran."""
+
+    def run(self, **kwargs):
+        from django.db import connection
+
+        had_connection = connection.connection is not None
+        record("horse", pid=os.getpid(), position=self.position)  # opens one if needed
+        return {"had_connection": had_connection, "pid": os.getpid()}
