@@ -29,6 +29,11 @@ DEFAULTS: dict[str, Any] = {
     # lifetime of its heartbeat key (a killed worker is noticed once it expires).
     "RECONCILE_INTERVAL": 15,
     "WORKER_HEARTBEAT_TTL": 15,
+    # PostgreSQL: a run's claim and a parallel job's completion commit without waiting for the
+    # WAL flush. A server crash can then undo the last moments of those; the jobs concerned are
+    # re-run (at least once, as after any crash). Settling, callbacks, chain steps and
+    # compensations always commit synchronously, and flush these with them.
+    "ASYNC_JOB_COMMITS": True,
     # REST API: permission classes (dotted paths) whose users see every batch.
     "API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     # REST API: also admit any other authenticated user, showing them only the batches they

@@ -18,6 +18,7 @@ from django.db import connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from .. import conf
 from ..models import Batch, BatchJob
 from ..states import JobStatus
 
@@ -75,8 +76,14 @@ def _cols(model: type, alias: str, prefix: str = "") -> str:
     return ", ".join(f"{prefix}{q(f.column)}" for f in _fields(model))
 
 
+#: A CTE that makes the statement's own (autocommit) transaction commit asynchronously.
+ASYNC_COMMIT_CTE = "async_commit AS (SELECT set_config('synchronous_commit', 'off', true))"
+
+
 @cache
-def _claim_sql(alias: str, vendor: str, with_rq_filter: bool) -> tuple[str, str]:
+def _claim_sql(
+    alias: str, vendor: str, with_rq_filter: bool, async_commit: bool
+) -> tuple[str, str]:
     """(claim statement, batch select) for this database; the select is "" on PostgreSQL."""
     q = connections[alias].ops.quote_name
     job_t, batch_t = q(BatchJob._meta.db_table), q(Batch._meta.db_table)
@@ -86,14 +93,13 @@ def _claim_sql(alias: str, vendor: str, with_rq_filter: bool) -> tuple[str, str]
     )
     rq_filter = "AND j.rq_job_id = %s" if with_rq_filter else ""
     if vendor == "postgresql":
-        # The claim commits asynchronously (synchronous_commit off for this one transaction):
-        # it skips the WAL flush, which is most of its cost. Nothing is weakened: if the server
-        # crashed before the claim reached disk, the row would read "queued" instead of
-        # "running" and reconcile re-runs it either way, and the run's completion commits
-        # synchronously, which flushes the claim with it.
+        # With async_commit the claim skips the WAL flush, most of its cost. Nothing is
+        # weakened: had the server crashed before the claim reached disk, the row would read
+        # "queued" instead of "running", which reconciliation handles alike, and the run's
+        # outcome is recorded later, by a commit that flushes the claim with it.
+        cte, extra = (f"WITH {ASYNC_COMMIT_CTE} ", ", async_commit") if async_commit else ("", "")
         return (
-            "WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)) "
-            f"UPDATE {job_t} AS j SET {sets} FROM {batch_t} AS b, async_commit "
+            f"{cte}UPDATE {job_t} AS j SET {sets} FROM {batch_t} AS b{extra} "
             f"WHERE j.id = %s AND j.status = %s {rq_filter} AND b.id = j.batch_id "
             f"RETURNING {_cols(BatchJob, alias, 'j.')}, {_cols(Batch, alias, 'b.')}",
             "",
@@ -106,7 +112,7 @@ def _claim_sql(alias: str, vendor: str, with_rq_filter: bool) -> tuple[str, str]
 
 
 @cache
-def _complete_sql(alias: str, vendor: str) -> tuple[str, str]:
+def _complete_sql(alias: str, vendor: str, async_commit: bool) -> tuple[str, str]:
     """(finish, count) statements; on PostgreSQL one CTE does both and count is ""."""
     q = connections[alias].ops.quote_name
     job_t, batch_t = q(BatchJob._meta.db_table), q(Batch._meta.db_table)
@@ -116,11 +122,14 @@ def _complete_sql(alias: str, vendor: str) -> tuple[str, str]:
     )
     returning = "RETURNING total_jobs, completed_jobs, failed_jobs, cancelled_jobs, status"
     if vendor == "postgresql":
-        # One statement: the counter moves only if this statement completed the job.
+        # One statement: the counter moves only if this statement completed the job. With
+        # async_commit a server crash may undo it, and the job is re-run; the batch can only
+        # settle (the callbacks' decision) in a later, synchronous commit, which flushes this.
+        cte, extra = (f"{ASYNC_COMMIT_CTE}, ", ", async_commit") if async_commit else ("", "")
         return (
-            f"WITH done AS ({finish} RETURNING batch_id) "
+            f"WITH {cte}done AS ({finish} RETURNING batch_id) "
             f"UPDATE {batch_t} AS b SET completed_jobs = b.completed_jobs + 1, "
-            f"updated_at = %s FROM done WHERE b.id = done.batch_id {returning}",
+            f"updated_at = %s FROM done{extra} WHERE b.id = done.batch_id {returning}",
             "",
         )
     return (
@@ -157,7 +166,9 @@ class HotPath:
         if rq_job_id:
             params.append(rq_job_id)
         alias = connection.alias
-        claim_sql, batch_sql = _claim_sql(alias, connection.vendor, bool(rq_job_id))
+        claim_sql, batch_sql = _claim_sql(
+            alias, connection.vendor, bool(rq_job_id), _async_commits()
+        )
         n_job = len(_fields(BatchJob))
         with connection.cursor() as cursor:
             if not batch_sql:
@@ -207,7 +218,7 @@ class HotPath:
             row.rq_job_id,
         ]
         batch_now = _prep(Batch, "updated_at", now, connection)
-        finish_sql, count_sql = _complete_sql(connection.alias, connection.vendor)
+        finish_sql, count_sql = _complete_sql(connection.alias, connection.vendor, _async_commits())
         with connection.cursor() as cursor:
             if not count_sql:
                 cursor.execute(finish_sql, [*job_params, batch_now])
@@ -244,5 +255,9 @@ def warm_up() -> None:
         _converters(model, connection.vendor, alias)
     _index(BatchJob, "batch_id")
     for with_rq_filter in (True, False):
-        _claim_sql(alias, connection.vendor, with_rq_filter)
-    _complete_sql(alias, connection.vendor)
+        _claim_sql(alias, connection.vendor, with_rq_filter, _async_commits())
+    _complete_sql(alias, connection.vendor, _async_commits())
+
+
+def _async_commits() -> bool:
+    return bool(conf.get("ASYNC_JOB_COMMITS"))

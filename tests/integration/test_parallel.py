@@ -190,3 +190,27 @@ def test_module_shortcuts():
     c = django_batchqueue.chain([Square]).dispatch()
     assert Batch.objects.get(pk=b).type == "parallel"
     assert Batch.objects.get(pk=c).type == "sequential"
+
+
+@pytest.mark.parametrize("async_commits", [True, False])
+def test_parallel_batch_with_and_without_async_job_commits(manager, settings, async_commits):
+    """ASYNC_JOB_COMMITS changes how PostgreSQL commits claims and completions, not results."""
+    from django.db import connection
+
+    from django_batchqueue.storage import hotpath
+
+    settings.BATCHQUEUE = {**settings.BATCHQUEUE, "ASYNC_JOB_COMMITS": async_commits}
+    claim_sql, _ = hotpath._claim_sql(connection.alias, connection.vendor, True, async_commits)
+    complete_sql, _ = hotpath._complete_sql(connection.alias, connection.vendor, async_commits)
+    uses_async = connection.vendor == "postgresql" and async_commits
+    assert ("synchronous_commit" in claim_sql) is uses_async
+    assert ("synchronous_commit" in complete_sql) is uses_async
+    batch_id = (
+        manager.batch([{"class": Square, "args": {"n": n}} for n in range(5)])
+        .on_complete(SumResults)
+        .dispatch()
+    )
+    drain()
+    batch = Batch.objects.get(pk=batch_id)
+    assert (batch.status, batch.completed_jobs) == ("completed", 5)
+    assert Event.objects.get(label="sum").payload["total"] == 0 + 1 + 4 + 9 + 16
