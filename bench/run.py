@@ -222,7 +222,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", default="sqlite,postgres")
     parser.add_argument(
-        "--workers", default="simple,fork", help=f"any of {', '.join(WORKER_CLASSES)}"
+        "--workers", default=",".join(WORKER_CLASSES), help=f"any of {', '.join(WORKER_CLASSES)}"
     )
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--dispatch-jobs", type=int, default=10000)

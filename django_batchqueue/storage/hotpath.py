@@ -93,10 +93,9 @@ def _claim_sql(
     )
     rq_filter = "AND j.rq_job_id = %s" if with_rq_filter else ""
     if vendor == "postgresql":
-        # With async_commit the claim skips the WAL flush, most of its cost. Nothing is
-        # weakened: had the server crashed before the claim reached disk, the row would read
-        # "queued" instead of "running", which reconciliation handles alike, and the run's
-        # outcome is recorded later, by a commit that flushes the claim with it.
+        # With async_commit the claim skips the WAL flush, most of its cost. A server crash
+        # could undo it (and whatever was committed after it): the row reads "queued" again
+        # and reconciliation re-runs it. Nothing that decides a callback depends on it.
         cte, extra = (f"WITH {ASYNC_COMMIT_CTE} ", ", async_commit") if async_commit else ("", "")
         return (
             f"{cte}UPDATE {job_t} AS j SET {sets} FROM {batch_t} AS b{extra} "
