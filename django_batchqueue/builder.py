@@ -35,7 +35,7 @@ class BatchBuilder:
         self._rq_queue: str | None = None
         self._defaults: dict[str, Any] = {}
         self._label = ""
-        self._user: Any = None
+        self._user: Any = _FROM_REQUEST
 
     def __repr__(self) -> str:
         return f"<BatchBuilder {self._type} of {len(self._specs)} jobs>"
@@ -110,7 +110,11 @@ class BatchBuilder:
         return self
 
     def created_by(self, user: Any) -> BatchBuilder:
-        """Record the user who dispatched the batch (``None`` for nobody)."""
+        """Record the user who dispatched the batch (``None`` for nobody).
+
+        Without it, the user of the current request is recorded when ``BatchUserMiddleware``
+        knows one.
+        """
         if user is not None and getattr(user, "pk", None) is None:
             user = None  # AnonymousUser
         self._user = user
@@ -128,7 +132,7 @@ class BatchBuilder:
                 "a batch needs at least one job (None and False entries are skipped)"
             )
         queue = resolve_queue(named=self._queue_name, rq_name=self._rq_queue)
-        user = self._user if self._user is not None else _current_user()
+        user = _current_user() if self._user is _FROM_REQUEST else self._user
         batch = Batch(
             type=self._type,
             name=self._label,
@@ -157,6 +161,10 @@ class BatchBuilder:
                 )
             )
         return str(batch.pk)
+
+
+#: ``created_by`` not called: take the user of the current request, if any.
+_FROM_REQUEST = object()
 
 
 def _current_user() -> Any:

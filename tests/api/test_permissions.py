@@ -38,6 +38,29 @@ def test_middleware_records_who_dispatched():
     assert Batch.objects.get(pk=dispatch_squares(1)).created_by is None  # outside a request
 
 
+def test_builder_created_by_overrides_the_request_user():
+    from django.contrib.auth.models import AnonymousUser
+
+    from django_batchqueue.context import reset_current_user, set_current_user
+
+    alice, bob = make_user("alice"), make_user("bob")
+
+    def dispatched_by(**who) -> object:
+        b = batch([{"class": Square, "args": {"n": 1}}])
+        if who:
+            b = b.created_by(who["user"])
+        return Batch.objects.get(pk=b.dispatch()).created_by
+
+    token = set_current_user(alice)  # as BatchUserMiddleware does during a request
+    try:
+        assert dispatched_by() == alice
+        assert dispatched_by(user=bob) == bob
+        assert dispatched_by(user=None) is None  # explicitly nobody
+        assert dispatched_by(user=AnonymousUser()) is None
+    finally:
+        reset_current_user(token)
+
+
 @pytest.mark.parametrize("user_kind", ["anonymous", "plain user"])
 def test_non_staff_are_refused_by_default(user_kind):
     user = None if user_kind == "anonymous" else make_user("bob")
