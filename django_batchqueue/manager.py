@@ -43,7 +43,10 @@ class BatchManager:
 
     def get_progress(self, batch_id: Any) -> dict[str, Any] | None:
         """Counters and percentage for a progress bar, or ``None`` for an unknown id."""
-        batch = self.get_batch(batch_id)
+        uid = _uuid_or_none(batch_id)
+        if uid is None:
+            return None
+        batch = Batch.objects.filter(pk=uid).only(*PROGRESS_FIELDS).first()  # not the context
         return None if batch is None else progress_of(batch)
 
     def get_results(self, batch_id: Any) -> dict[str, Any]:
@@ -95,6 +98,23 @@ def completed_results(batch_id: uuid.UUID) -> QuerySet[BatchJob, tuple[Any, int,
         .order_by("position")
         .values_list("id", "position", "result")
     )
+
+
+#: The columns :func:`progress_of` reads: load a batch with ``.only(*PROGRESS_FIELDS)`` to
+#: answer a progress poll without reading its context.
+PROGRESS_FIELDS = (
+    "id",
+    "type",
+    "status",
+    "total_jobs",
+    "completed_jobs",
+    "failed_jobs",
+    "cancelled_jobs",
+    "has_compensation",
+    "compensation_status",
+    "created_at",
+    "finished_at",
+)
 
 
 def progress_of(batch: Batch) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from ..manager import PROGRESS_FIELDS, progress_of
 from ..models import Batch
 from ..states import CompensationStatus
 from .actions import CONTROL_ACTIONS, run_action
@@ -22,18 +23,6 @@ if TYPE_CHECKING:
 
 #: Most batch ids answered in one progress request (a changelist page shows at most a few hundred).
 MAX_IDS = 500
-
-_PROGRESS_FIELDS = (
-    "id",
-    "status",
-    "total_jobs",
-    "completed_jobs",
-    "failed_jobs",
-    "cancelled_jobs",
-    "compensation_status",
-    "started_at",
-    "finished_at",
-)
 
 
 def parse_ids(raw: str) -> list[uuid.UUID]:
@@ -58,25 +47,19 @@ def progress_view(model_admin: BatchAdmin):
         if not model_admin.has_view_permission(request):
             raise PermissionDenied
         ids = parse_ids(request.GET.get("ids", ""))
-        batches = Batch.objects.filter(pk__in=ids).only(*_PROGRESS_FIELDS) if ids else []
+        batches = Batch.objects.filter(pk__in=ids).only(*PROGRESS_FIELDS) if ids else []
         return JsonResponse({"batches": {str(b.pk): progress_payload(b) for b in batches}})
 
     return view
 
 
 def progress_payload(batch: Batch) -> dict:
-    """What the live script needs to redraw a batch's badge, bar and counters."""
+    """The batch's progress (as ``get_progress`` gives it) and what the live script needs to
+    redraw its badge: display labels, and whether to keep polling."""
     comp = batch.compensation_status
     return {
-        "status": batch.status,
+        **progress_of(batch),
         "status_display": batch.get_status_display(),
-        "total_jobs": batch.total_jobs,
-        "completed_jobs": batch.completed_jobs,
-        "failed_jobs": batch.failed_jobs,
-        "cancelled_jobs": batch.cancelled_jobs,
-        "pending_jobs": batch.pending_jobs,
-        "progress_percentage": batch.progress_percentage,
-        "compensation_status": comp,
         "compensation_display": CompensationStatus(comp).label if comp else None,
         "live": is_live(batch.status, comp),
     }

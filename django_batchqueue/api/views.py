@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from ..exceptions import BatchClosed, BatchNotFound, InvalidBatchState
 from ..execution import control
-from ..manager import completed_results
+from ..manager import PROGRESS_FIELDS, completed_results
 from ..models import Batch, BatchJob
 from . import filters
 from .pagination import BatchQueuePagination
@@ -28,21 +28,6 @@ from .serializers import (
     JobResultSerializer,
     ProgressSerializer,
 )
-
-#: Columns the progress endpoint reads: everything ``progress_of`` needs, nothing more.
-PROGRESS_COLUMNS = [
-    "id",
-    "type",
-    "status",
-    "total_jobs",
-    "completed_jobs",
-    "failed_jobs",
-    "cancelled_jobs",
-    "has_compensation",
-    "compensation_status",
-    "created_at",
-    "finished_at",
-]
 
 
 class Conflict(APIException):
@@ -113,7 +98,7 @@ class BatchViewSet(viewsets.GenericViewSet):
 
     @action(detail=True, methods=["get"])
     def progress(self, request: Request, id: str) -> Response:
-        batch = self.get_object(self.get_queryset().only(*PROGRESS_COLUMNS))
+        batch = self.get_object(self.get_queryset().only(*PROGRESS_FIELDS))
         return Response(ProgressSerializer(batch).data)
 
     @action(detail=True, methods=["get"])

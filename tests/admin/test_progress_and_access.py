@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -25,6 +26,12 @@ def test_progress_returns_requested_batches_in_one_query(viewer_client):
     assert response["Cache-Control"].startswith("max-age=0")
     assert set(data) == {str(running.pk), str(compensating.pk), str(done.pk)}
     assert data[str(running.pk)] == {
+        # the fields of get_progress ...
+        "id": str(running.pk),
+        "type": "parallel",
+        "has_compensation": False,
+        "created_at": DjangoJSONEncoder().default(running.created_at),
+        "finished_at": None,
         "status": "running",
         "status_display": "Running",
         "total_jobs": 10,
@@ -34,6 +41,7 @@ def test_progress_returns_requested_batches_in_one_query(viewer_client):
         "pending_jobs": 6,
         "progress_percentage": 40,
         "compensation_status": None,
+        # ... and what the live script needs to redraw the badge
         "compensation_display": None,
         "live": True,
     }
