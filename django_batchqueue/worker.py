@@ -192,7 +192,7 @@ class BatchWorker(BatchWorkerMixin, Worker):
 
     def handle_work_horse_killed(self, job: Any, retpid: Any, ret_val: Any, rusage: Any) -> None:
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
-        current = handoff._current
+        current = handoff.current()
         if current is not None and current.outcome() is not None:
             return  # it reported before it died: the parent records that outcome next
         import os

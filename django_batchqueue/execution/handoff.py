@@ -137,6 +137,11 @@ def set_current(handoff: Handoff | None) -> None:
     _current = handoff
 
 
+def current() -> Handoff | None:
+    """The hand-off of the job being run now (in the parent, while its horse runs)."""
+    return _current
+
+
 def for_horse(row_id: str) -> Handoff | None:
     """In the horse: the row the parent claimed for this run, if it did."""
     handoff = _current

@@ -86,15 +86,21 @@ def _safely(fn: Any, *args: Any) -> Any:
         return None
 
 
-def _orphaned_runs(report: ReconcileReport, cutoff: Any, limit: int) -> None:
-    rows = list(
-        BatchJob.objects.filter(status=JobStatus.RUNNING, started_at__lt=cutoff)
+def _rows_by_queue(status: str, since: str, cutoff: Any, limit: int) -> dict[str, list[BatchJob]]:
+    """The oldest ``limit`` rows in ``status`` since before ``cutoff``, by their batch's queue."""
+    rows = (
+        BatchJob.objects.filter(status=status, **{f"{since}__lt": cutoff})
         .select_related("batch")
-        .order_by("started_at")[:limit]
+        .order_by(since)[:limit]
     )
     by_queue: dict[str, list[BatchJob]] = defaultdict(list)
     for row in rows:
         by_queue[row.batch.queue].append(row)
+    return by_queue
+
+
+def _orphaned_runs(report: ReconcileReport, cutoff: Any, limit: int) -> None:
+    by_queue = _rows_by_queue(JobStatus.RUNNING, "started_at", cutoff, limit)
     grace = float(conf.get("TIMEOUT_GRACE"))
     now = timezone.now()
     for queue, group in by_queue.items():
@@ -126,14 +132,7 @@ def _orphaned_runs(report: ReconcileReport, cutoff: Any, limit: int) -> None:
 
 
 def _lost_enqueues(report: ReconcileReport, cutoff: Any, limit: int) -> None:
-    rows = list(
-        BatchJob.objects.filter(status=JobStatus.QUEUED, enqueued_at__lt=cutoff)
-        .select_related("batch")
-        .order_by("enqueued_at")[:limit]
-    )
-    by_queue: dict[str, list[BatchJob]] = defaultdict(list)
-    for row in rows:
-        by_queue[row.batch.queue].append(row)
+    by_queue = _rows_by_queue(JobStatus.QUEUED, "enqueued_at", cutoff, limit)
     storage = get_storage()
     for queue, group in by_queue.items():
         states = _safely(rq_job_statuses, queue, [r.rq_job_id for r in group])
