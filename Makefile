@@ -28,7 +28,7 @@ venv: $(VENV)/.installed
 demo: venv
 	@scripts/ensure-services.sh redis || echo "demo: no Redis could be started; the demo will use its embedded substitute"
 	$(PY) manage.py migrate --noinput -v 0
-	$(PY) manage.py demo
+	$(PY) manage.py demo $(DEMO_ARGS)
 
 test: venv
 	scripts/ensure-services.sh redis postgres

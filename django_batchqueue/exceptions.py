@@ -45,6 +45,14 @@ class InvalidBatchState(BatchQueueError):
     """The operation does not apply to the batch in its current state."""
 
 
+class NothingToRetry(InvalidBatchState):
+    """Only a failed batch, or a completed allow-failures batch with failed jobs, can be retried."""
+
+
+class CompensationStarted(InvalidBatchState):
+    """The batch cannot be retried: its compensation has started."""
+
+
 class JobNotFound(BatchQueueError, LookupError):
     """No job with this id belongs to the batch."""
 

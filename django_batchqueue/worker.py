@@ -168,24 +168,25 @@ class BatchWorker(BatchWorkerMixin, Worker):
         finally:
             handoff.set_current(None)
         if current is not None:
-            self._record_outcome(current)
+            self._record_outcome(job, current)
 
     def main_work_horse(self, job: Any, queue: Any) -> None:
         handoff.detach_inherited_connections()  # never use or close the parent's
         super().main_work_horse(job, queue)
 
-    def _record_outcome(self, current: handoff.Handoff) -> None:
+    def _record_outcome(self, job: Any, current: handoff.Handoff) -> None:
+        from .execution.recovery import record_lost_run
+
         outcome = current.outcome()
         try:
             if outcome is not None:
                 current.record(outcome)
             else:  # a horse that exited without a word; a killed one is recorded already
-                from .execution.recovery import record_lost_run
-
                 record_lost_run(
                     current.row.pk,
                     current.rq_job_id,
-                    "WorkerLost: the work horse exited without reporting an outcome",
+                    "WorkerLost: the work horse exited without reporting an outcome"
+                    + _rq_failure_reason(job),
                 )
         except Exception:
             logger.exception("batchqueue: could not record the run of %s", current.row.pk)
@@ -195,20 +196,39 @@ class BatchWorker(BatchWorkerMixin, Worker):
         current = handoff.current()
         if current is not None and current.outcome() is not None:
             return  # it reported before it died: the parent records that outcome next
-        import os
-
-        signal_no = os.WTERMSIG(ret_val) if ret_val and os.WIFSIGNALED(ret_val) else None
-        how = f"killed by signal {signal_no}" if signal_no else f"exited with status {ret_val}"
         try:
             from .execution.recovery import record_lost_run
 
             record_lost_run(
                 job.args[0] if job.args else None,
                 job.id,
-                f"WorkerLost: the work horse was {how} while running the job",
+                f"WorkerLost: the work horse {_how_it_ended(ret_val)} while running the job",
             )
         except Exception:
             logger.warning("batchqueue: could not record a lost run of %s", job.id, exc_info=True)
+
+
+def _how_it_ended(wait_status: int | None) -> str:
+    """``was killed by signal 9`` or ``exited with code 1``, from a ``waitpid`` status."""
+    import os
+
+    if wait_status is None:
+        return "ended"
+    if os.WIFSIGNALED(wait_status):
+        return f"was killed by signal {os.WTERMSIG(wait_status)}"
+    if os.WIFEXITED(wait_status):
+        return f"exited with code {os.WEXITSTATUS(wait_status)}"
+    return f"ended (wait status {wait_status})"
+
+
+def _rq_failure_reason(job: Any) -> str:
+    """The last line of the exception RQ stored for ``job``, if it stored one."""
+    try:
+        result = job.latest_result()
+        text = (getattr(result, "exc_string", None) or "").strip()
+    except Exception:
+        return ""
+    return f" ({text.splitlines()[-1]})" if text else ""
 
 
 class SimpleBatchWorker(BatchWorkerMixin, SimpleWorker):

@@ -100,7 +100,12 @@ RQ_QUEUES = {
     # RQ's JSON serializer: a Redis writer cannot smuggle a pickle to these workers.
     "secure": {"URL": REDIS_URL, "SERIALIZER": "rq.serializers.JSONSerializer"},
 }
-RQ = {"WORKER_CLASS": os.environ.get("BATCHQUEUE_TEST_WORKER_CLASS", "rq.Worker")}
+# The worker the README recommends, unless a test picks another.
+RQ = {
+    "WORKER_CLASS": os.environ.get(
+        "BATCHQUEUE_TEST_WORKER_CLASS", "django_batchqueue.worker.BatchWorker"
+    )
+}
 BATCHQUEUE = {
     "NAMED_QUEUES": {"email-processing": "email-chain"},
     "JOB_MODULES": ["bench"],  # the stress test runs bench/stress_jobs.py

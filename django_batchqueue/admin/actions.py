@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
-from ..exceptions import BatchNotFound, InvalidBatchState
+from ..exceptions import BatchNotFound, CompensationStarted, NothingToRetry
 from ..execution import control
 from ..models import Batch
-from ..states import BatchStatus
 
 #: Batches named in one message before the rest are summed up as "and N more".
 NAMES_SHOWN = 5
@@ -57,19 +56,15 @@ def cancel_and_compensate(batch: Batch) -> Outcome:
 
 
 def retry_failed(batch: Batch) -> Outcome:
-    """Re-queue a failed batch's failed and cancelled jobs."""
+    """Re-queue a failed batch's failed and cancelled jobs (a tolerant batch's failed jobs)."""
     try:
         requeued = control.retry_failed(batch.pk)
     except BatchNotFound:
         return Outcome(messages.ERROR, "gone", batch)
-    except InvalidBatchState:
-        # Refused: either not failed, or compensation has started. Re-read which one it is.
-        fresh = Batch.objects.filter(pk=batch.pk).values("status", "compensation_status").first()
-        if fresh is None:
-            return Outcome(messages.ERROR, "gone", batch)
-        if fresh["status"] != BatchStatus.FAILED:
-            return Outcome(messages.WARNING, "not-failed", batch, fresh["status"])
-        return Outcome(messages.WARNING, "compensated", batch, fresh["compensation_status"])
+    except CompensationStarted:
+        return Outcome(messages.WARNING, "compensated", batch, _current_compensation(batch))
+    except NothingToRetry:
+        return Outcome(messages.WARNING, "not-failed", batch, _current_status(batch))
     return Outcome(messages.SUCCESS, "retried", batch, str(requeued))
 
 
@@ -94,8 +89,10 @@ _SENTENCES: dict[str, tuple[str, str]] = {
         "Re-queued the failed jobs of {count} batches: {name}.",
     ),
     "not-failed": (
-        "Batch {name} is {detail}; only a failed batch can be retried.",
-        "{count} batches are not failed; only a failed batch can be retried: {name}.",
+        "Batch {name} is {detail}; only a failed batch, or a completed allow-failures batch "
+        "with failed jobs, can be retried.",
+        "{count} batches have nothing to retry (only a failed batch, or a completed "
+        "allow-failures batch with failed jobs, can be retried): {name}.",
     ),
     "compensated": (
         "Batch {name} cannot be retried: its compensation has started (compensation {detail}).",
@@ -159,6 +156,11 @@ retry_failed_selected = _changelist_action(
 def _current_status(batch: Batch) -> str:
     status = Batch.objects.filter(pk=batch.pk).values_list("status", flat=True).first()
     return str(status or batch.status)
+
+
+def _current_compensation(batch: Batch) -> str:
+    found = Batch.objects.filter(pk=batch.pk).values_list("compensation_status", flat=True)
+    return str(found.first() or batch.compensation_status)
 
 
 def _label(batch: Batch) -> str:

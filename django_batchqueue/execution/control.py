@@ -11,7 +11,7 @@ from typing import Any
 from django.utils import timezone
 
 from ..definitions import parse_jobs
-from ..exceptions import BatchClosed, BatchNotFound, InvalidBatchState
+from ..exceptions import BatchClosed, BatchNotFound, CompensationStarted, NothingToRetry
 from ..models import Batch, BatchJob
 from ..states import BatchStatus, BatchType, JobKind
 from ..storage import get_storage
@@ -84,23 +84,26 @@ def cancel(batch_id: Any, compensate: bool = False) -> bool:
 
 
 def retry_failed(batch_id: Any) -> int:
-    """Re-queue the failed and cancelled jobs of a failed batch; returns how many."""
+    """Re-queue the failed and cancelled jobs of a failed batch (the failed jobs of a completed
+    allow-failures batch); returns how many."""
     uid = parse_batch_id(batch_id)
     storage = get_storage()
     enq: list[Enqueue] = []
     with storage.atomic():
         if not storage.lock(uid):
             raise BatchNotFound(f"no batch with id {str(uid)!r}")
-        if not storage.reopen_failed(uid):
+        if not storage.reopen_for_retry(uid):
             batch = storage.get_batch(uid)
             assert batch is not None
-            if batch.status != BatchStatus.FAILED:
-                raise InvalidBatchState(
-                    f"batch {uid} is {batch.status}; only a failed batch can be retried"
+            if batch.compensation_status is not None:
+                raise CompensationStarted(
+                    f"batch {uid} cannot be retried: its compensation has started "
+                    f"(compensation_status {batch.compensation_status})"
                 )
-            raise InvalidBatchState(
-                f"batch {uid} cannot be retried: its compensation has started "
-                f"(compensation_status {batch.compensation_status})"
+            detail = " with no failed jobs" if batch.status == BatchStatus.COMPLETED else ""
+            raise NothingToRetry(
+                f"batch {uid} is {batch.status}{detail}; only a failed batch, or a completed "
+                "allow-failures batch with failed jobs, can be retried"
             )
         batch = storage.get_batch(uid)
         assert batch is not None

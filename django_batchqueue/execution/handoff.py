@@ -16,7 +16,6 @@ If the horse dies before it reports, the parent records a lost run, as it did be
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -26,11 +25,9 @@ from django.db import connections
 
 from ..exceptions import BatchQueueError
 from ..jobs import resolve
-from ..models import BatchJob
-from ..states import BatchStatus, JobKind
-from ..storage import get_storage
-from . import orchestration
+from . import recording
 from .queues import RUNNER
+from .recording import Outcome
 
 logger = logging.getLogger("django_batchqueue")
 
@@ -45,30 +42,28 @@ _inherited: list[Any] = []
 class Handoff:
     """A row claimed by the parent for one RQ job, and where the horse reports its outcome."""
 
-    row: BatchJob
+    row: Any
     rq_job_id: str
     outcome_fd: int
     parent_pid: int = field(default_factory=os.getpid)
 
     # -- in the horse -----------------------------------------------------------------------
 
-    def report(self, outcome: dict[str, Any]) -> None:
-        """Write the run's outcome for the parent (called once, in the horse)."""
-        data = json.dumps(outcome, separators=(",", ":")).encode()
+    def report(self, outcome: Outcome) -> None:
+        """Write the run's outcome for the parent (called once, in the horse).
+
+        Encoded as storage encodes results (Django's JSON encoder), so Decimals, datetimes and
+        UUIDs arrive as the strings the database would hold.
+        """
+        data = outcome.encode()
         os.ftruncate(self.outcome_fd, 0)
         written = 0
         while written < len(data):
             written += os.pwrite(self.outcome_fd, data[written:], written)
 
-    def succeeded(self, result: Any, context: dict[str, Any] | None) -> None:
-        self.report({"ok": True, "result": result, "context": context})
-
-    def failed(self, error: str, trace: str = "", permanent: bool = False) -> None:
-        self.report({"ok": False, "error": error, "trace": trace, "permanent": permanent})
-
     # -- in the parent ----------------------------------------------------------------------
 
-    def outcome(self) -> dict[str, Any] | None:
+    def outcome(self) -> Outcome | None:
         """What the horse reported, or None if it reported nothing (it died first)."""
         size = os.fstat(self.outcome_fd).st_size
         if not size:
@@ -80,26 +75,14 @@ class Handoff:
                 break
             data += chunk
         try:
-            return json.loads(data)
-        except ValueError:
-            logger.warning("batchqueue: unreadable outcome from the horse of %s", self.row.pk)
-            return None
+            return Outcome.decode(data)
+        except (ValueError, TypeError) as exc:
+            # Only a horse killed mid-write leaves a partial report: say so on the row.
+            return Outcome.failure(f"WorkerLost: the work horse left an unreadable outcome ({exc})")
 
-    def record(self, outcome: dict[str, Any]) -> None:
+    def record(self, outcome: Outcome) -> None:
         """Record the horse's outcome, as the horse itself would have (called in the parent)."""
-        from .runner import with_db_retry
-
-        row = self.row
-        if outcome["ok"]:
-            with_db_retry(
-                lambda: orchestration.run_succeeded(row, outcome["result"], outcome["context"])
-            )
-        else:
-            with_db_retry(
-                lambda: orchestration.run_failed(
-                    row, outcome["error"], outcome["trace"], permanent=outcome["permanent"]
-                )
-            )
+        recording.record(self.row, outcome)
 
 
 def claim_for_horse(rq_job: Any, worker: str, outcome_fd: int) -> Handoff | None:
@@ -111,20 +94,15 @@ def claim_for_horse(rq_job: Any, worker: str, outcome_fd: int) -> Handoff | None
     """
     if getattr(rq_job, "func_name", None) != RUNNER or not rq_job.args:
         return None
-    from .runner import parse_row_id, with_db_retry
-
-    row_id = parse_row_id(rq_job.args[0])
+    row_id = recording.parse_row_id(rq_job.args[0])
     if row_id is None:
         return None
-    storage = get_storage()
     try:
-        row = with_db_retry(lambda: storage.claim_and_load(row_id, rq_job.id, worker))
-        if row is None:
-            return None
-        if row.kind == JobKind.JOB and row.batch.status == BatchStatus.PENDING:
-            with_db_retry(lambda: storage.mark_started(row.batch_id))
+        row = recording.claim(row_id, rq_job.id, worker)
     except Exception:
         logger.warning("batchqueue: could not claim %s before forking", row_id, exc_info=True)
+        return None
+    if row is None:
         return None
     with contextlib.suppress(BatchQueueError):
         resolve(row.job_path)  # warms the cache the horse inherits; the horse reports errors

@@ -22,7 +22,11 @@ def _accepted(func: Any, offered: dict[str, Any]) -> dict[str, Any]:
 
 
 def call(target: Any, row: BatchJob) -> tuple[Any, dict[str, Any] | None]:
-    """Run ``target`` for ``row``; returns (result, the job's context after the run)."""
+    """Run ``target`` for ``row``; returns (result, the job's context after the run).
+
+    For an ``@job`` function the context is the one it was given: only Job instances can change
+    it.
+    """
     batch = row.batch
     if not isinstance(row.args, dict):
         raise MalformedPayload(
@@ -55,4 +59,5 @@ def call(target: Any, row: BatchJob) -> tuple[Any, dict[str, Any] | None]:
     result = func(**kwargs)
     if inspect.iscoroutine(result):
         result = asyncio.run(result)
-    return result, (instance.context if instance is not None else None)
+    # A function cannot change the context: a chain's context passes through it unchanged.
+    return result, (instance.context if instance is not None else context)

@@ -102,7 +102,14 @@ def run_failed(row: BatchJob, error: str, traceback: str = "", permanent: bool =
     storage = get_storage()
     enq: list[Enqueue] = []
     with storage.atomic():
-        if not permanent and row.attempts <= row.max_retries:
+        retry = not permanent and row.attempts <= row.max_retries
+        if (
+            retry
+            and row.kind == JobKind.JOB
+            and storage.batch_status(row.batch_id) not in OPEN_BATCH
+        ):
+            retry = False  # the batch failed or was cancelled meanwhile: no new attempt starts
+        if retry:
             rq_id = new_rq_job_id()
             if storage.requeue_after_failure(row, rq_id, error, traceback):
                 queue = row.batch.queue
@@ -156,7 +163,7 @@ def _job_completed(
         # The batch failed (or was cancelled with compensation) while this job ran: it is
         # compensated now that it has completed, once; then the compensation may finish.
         if row.compensation_path:
-            _compensate(batch, [row], batch.error or "batch finished while the job ran", enq)
+            _compensate(batch, [row], _compensation_reason(batch), enq)
         else:
             _advance_compensations(batch.pk, enq)
 
@@ -218,6 +225,17 @@ def _try_settle(batch_id: Any, enq: list[Enqueue]) -> bool:
     return True
 
 
+def _compensation_reason(batch: Batch) -> str:
+    """The ``error`` a compensation of ``batch`` is told: why the batch is being undone."""
+    if batch.status == BatchStatus.CANCELLED:
+        return CANCELLED_REASON
+    return batch.error or "batch finished while the job ran"
+
+
+#: The error a cancelled batch's compensations receive.
+CANCELLED_REASON = "batch cancelled"
+
+
 def _fail_batch(batch: Batch, error: str, failed_row: BatchJob, enq: list[Enqueue]) -> None:
     storage = get_storage()
     if not storage.close(batch.pk, BatchStatus.FAILED, error):
@@ -248,7 +266,7 @@ def cancel_batch(batch: Batch, compensate: bool, enq: list[Enqueue]) -> bool:
     if compensate and batch.has_compensation:
         originals = storage.completed_with_compensation(batch.pk)
         if originals or storage.running_with_compensation(batch.pk):
-            _compensate(batch, originals, "batch cancelled", enq)
+            _compensate(batch, originals, CANCELLED_REASON, enq)
     _send_after_commit(signals.batch_cancelled, batch.pk, compensate=compensate)
     return True
 
@@ -348,17 +366,22 @@ def _compensate(batch: Batch, originals: list[BatchJob], error: str, enq: list[E
 
 
 def _advance_compensations(batch_id: Any, enq: list[Enqueue]) -> bool:
-    """Run compensations one at a time in reverse position order; finish the status at the end."""
+    """Run compensations one at a time in reverse position order; finish the status at the end.
+
+    Once a batch has finished, nothing is undone while any of its compensable jobs still runs.
+    """
     storage = get_storage()
     if storage.has_active(batch_id, JobKind.COMPENSATION):
         return False
     batch = storage.get_batch(batch_id)
     assert batch is not None
+    if batch.status not in OPEN_BATCH and storage.running_with_compensation(batch_id):
+        # The batch failed or was cancelled while compensable jobs still run: wait for them,
+        # so that whatever they complete is undone too, in reverse position order with the rest.
+        return False
     nxt = storage.first_pending(batch_id, JobKind.COMPENSATION, newest_first=True)
     if nxt is not None:
         return queue_row(nxt, batch.queue, enq)
-    if batch.status not in OPEN_BATCH and storage.running_with_compensation(batch_id):
-        return False  # a job still running will need compensating when it completes
     final = (
         CompensationStatus.FAILED
         if storage.compensation_failures(batch_id)

@@ -263,12 +263,14 @@ class SQLStorage(HotPath):
             )
         )
 
-    def reopen_failed(self, batch_id: Any) -> bool:
-        """failed -> running, unless compensation has started."""
+    def reopen_for_retry(self, batch_id: Any) -> bool:
+        """failed -> running, or completed -> running for an allow-failures batch with failed
+        jobs; never once compensation has started."""
+        retryable = Q(status=BatchStatus.FAILED) | Q(
+            status=BatchStatus.COMPLETED, allow_failures=True, failed_jobs__gt=0
+        )
         return bool(
-            Batch.objects.filter(
-                pk=batch_id, status=BatchStatus.FAILED, compensation_status__isnull=True
-            ).update(
+            Batch.objects.filter(retryable, pk=batch_id, compensation_status__isnull=True).update(
                 status=BatchStatus.RUNNING, error="", finished_at=None, updated_at=timezone.now()
             )
         )

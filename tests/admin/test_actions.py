@@ -93,7 +93,10 @@ def test_retry_failed_requeues_and_the_batch_completes(admin_client, manager):
     )
     # Retrying again does not apply: the batch is no longer failed.
     _, messages = button(admin_client, batch_id, "retry_failed")
-    assert messages == [f"Batch {batch_id} is completed; only a failed batch can be retried."]
+    assert messages == [
+        f"Batch {batch_id} is completed; only a failed batch, or a completed allow-failures "
+        "batch with failed jobs, can be retried."
+    ]
 
 
 def test_retry_refused_once_compensation_started(admin_client, manager):

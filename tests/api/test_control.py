@@ -88,7 +88,7 @@ def test_retry_a_batch_that_did_not_fail_is_409(operator_client):
     drain()
     response = operator_client.post(f"{API}batches/{batch_id}/retry/")
     assert response.status_code == 409
-    assert "only a failed batch can be retried" in response.json()["detail"]
+    assert "only a failed batch, or a completed allow-failures batch" in response.json()["detail"]
 
 
 def test_retry_after_compensation_started_is_409(operator_client):

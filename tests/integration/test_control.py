@@ -116,3 +116,63 @@ def test_retry_failed_refuses_other_states(manager):
     with pytest.raises(InvalidBatchState, match="compensation"):
         manager.retry_failed(compensated)
     assert Batch.objects.get(pk=compensated).status == "failed"
+
+
+def test_a_chain_step_cancelling_its_own_batch_is_undone_first(manager):
+    """Cancel with compensation while the cancelling step runs: it completes, then c, b, a."""
+    from tests.testapp.jobs import CancelOwnBatch
+
+    batch_id = manager.chain(
+        [
+            {"class": Maybe, "args": {"name": "a"}, "compensation": Undo},
+            {"class": Maybe, "args": {"name": "b"}, "compensation": Undo},
+            {"class": CancelOwnBatch, "args": {"name": "c"}, "compensation": Undo},
+            {"class": Maybe, "args": {"name": "d"}, "compensation": Undo},
+        ]
+    ).dispatch()
+    drain()
+    batch = Batch.objects.get(pk=batch_id)
+    assert (batch.status, batch.compensation_status) == ("cancelled", "completed")
+    undone = list(Event.objects.filter(label="undo"))
+    assert [e.payload["original_position"] for e in undone] == [2, 1, 0]
+    assert {e.payload["error"] for e in undone} == {"batch cancelled"}
+    assert batch.jobs.get(kind="job", position=2).status == "completed"
+    assert batch.jobs.get(kind="job", position=3).status == "cancelled"
+    assert not Event.objects.filter(label="maybe", payload__name="d").exists()
+
+
+def test_retry_failed_reruns_the_failed_jobs_of_a_completed_tolerant_batch(manager):
+    """Laravel's queue:retry-batch on a batch that allowed failures; callbacks run once more."""
+    from tests.testapp.jobs import RecordCallback
+
+    batch_id = (
+        manager.batch(
+            [
+                {"class": Square, "args": {"n": 2}},
+                {"class": Gated, "args": {"name": "x"}},
+                {"class": Gated, "args": {"name": "y"}},
+            ]
+        )
+        .allow_failures()
+        .on_complete({"class": RecordCallback, "args": {"tag": "complete"}})
+        .on_failure({"class": RecordCallback, "args": {"tag": "failure"}})
+        .dispatch()
+    )
+    drain()
+    batch = Batch.objects.get(pk=batch_id)
+    assert (batch.status, batch.completed_jobs, batch.failed_jobs) == ("completed", 1, 2)
+    record("gate-open")
+    assert manager.retry_failed(batch_id) == 2
+    batch.refresh_from_db()
+    assert (batch.status, batch.failed_jobs, batch.finished_at) == ("running", 0, None)
+    drain()
+    batch.refresh_from_db()
+    assert (batch.status, batch.completed_jobs, batch.failed_jobs) == ("completed", 3, 0)
+    complete = Event.objects.filter(label="callback:complete")
+    assert [e.payload["error"] for e in complete] == [None, None]  # once per outcome
+    failure = Event.objects.filter(label="callback:failure")
+    assert [e.payload["error"] for e in failure] == ["2 of 3 jobs failed"]  # first outcome only
+    # Square ran once: only the failed jobs were re-run.
+    assert Event.objects.filter(label="square").count() == 1
+    with pytest.raises(InvalidBatchState, match="completed with no failed jobs"):
+        manager.retry_failed(batch_id)

@@ -138,3 +138,14 @@ def test_a_job_killed_inside_a_transaction_cannot_swallow_later_writes(
         time.sleep(5)
         assert not Event.objects.filter(label="square").exists()
         assert Batch.objects.get(pk=second).status == "pending"
+
+
+def test_a_work_horse_that_exits_is_recorded_with_its_exit_code(manager, workers):
+    batch_id = manager.batch(
+        [{"class": "tests.testapp.jobs.exit_hard", "args": {"code": 3}}]
+    ).dispatch()
+    workers.start(1, worker_class="django_batchqueue.worker.BatchWorker", env=FAST)
+    batch = final(batch_id)
+    row = BatchJob.objects.get(batch_id=batch_id)
+    assert (batch.status, row.status) == ("failed", "failed")
+    assert row.error == "WorkerLost: the work horse exited with code 3 while running the job"

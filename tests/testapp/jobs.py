@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from django_batchqueue import Job, job
 
@@ -313,3 +316,110 @@ class HorseConnection(Job):
         had_connection = connection.connection is not None
         record("horse", pid=os.getpid(), position=self.position)  # opens one if needed
         return {"had_connection": had_connection, "pid": os.getpid()}
+
+
+# ------------------------------------------------------------------ worker parity (real values)
+
+#: Values users really pass: Django's JSON encoder stores them as strings.
+PRICE = Decimal("12.34")
+WHEN = datetime(2026, 11, 30, 8, 15, 0, tzinfo=UTC)
+REF = uuid.UUID("8e0e9c9a-4a4e-4b8e-9d7e-1f2a3b4c5d6e")
+
+
+class PriceValues(Job):
+    """A map step returning a Decimal, a datetime and a UUID, and echoing the shared context."""
+
+    def run(self, n):
+        return {
+            "total": PRICE * n,
+            "at": WHEN + timedelta(minutes=n),
+            "ref": uuid.uuid5(REF, str(n)),
+            "rate": self.context.get("rate"),
+        }
+
+
+class SumDecimals(Job):
+    """on_complete of the map-reduce: adds the Decimal totals back up."""
+
+    def run(self, batch_id, status):
+        from django_batchqueue import BatchManager
+
+        results = BatchManager().get_results(batch_id).values()
+        total = sum((Decimal(r["total"]) for r in results), Decimal("0"))
+        record("sum_decimals", total=str(total), status=status)
+        return total
+
+
+class StampValues(Job):
+    """A chain step that puts a Decimal, a datetime and a UUID into the context."""
+
+    def run(self):
+        self.context["amount"] = PRICE
+        self.context["paid_at"] = WHEN
+        self.context["payment_ref"] = REF
+        return {"amount": PRICE}
+
+
+class ReadValues(Job):
+    """A later chain step that reads them back (as Django's encoder stored them)."""
+
+    def run(self):
+        seen = {k: self.context.get(k) for k in ("amount", "paid_at", "payment_ref", "via")}
+        record("read_values", seen=seen, previous_steps=self.context.get("steps", []))
+        self.context["double"] = Decimal(self.context["amount"]) * 2
+        return seen
+
+
+@job
+def passthrough(**kwargs):
+    """A function step in a chain: the chain's context passes through it unchanged."""
+    record("passthrough", args=kwargs)
+    return {"passed": True}
+
+
+@job
+def undo_function(**kwargs):
+    """A function used as a compensation."""
+    record("undo_function", args=kwargs)
+    return "undone"
+
+
+class NeverEnds(Job):
+    """Ignores nothing: sleeps far past its 2 s timeout unless stopped."""
+
+    timeout = 2
+
+    def run(self, seconds=100, **kwargs):
+        record("never_ends:start", pid=os.getpid())
+        time.sleep(seconds)
+        record("never_ends:end")
+        return "overslept"
+
+
+class CancelOwnBatch(Job):
+    """A chain step that cancels its own batch, with compensation, and then completes."""
+
+    def run(self, name="canceller", **kwargs):
+        from django_batchqueue import BatchManager
+
+        record("cancel_own", name=name, position=self.position)
+        self.context.setdefault("steps", []).append(name)
+        return {"cancelled": BatchManager().cancel(self.batch_id, compensate=True)}
+
+
+class SlowFail(Job):
+    """Fails after a while, with retries left (a cancel in the meantime must stop the retries)."""
+
+    max_retries = 3
+
+    def run(self, seconds=1.0, **kwargs):
+        record("slow_fail", attempt=self.attempt)
+        time.sleep(seconds)
+        raise RuntimeError(f"slow failure {self.attempt}")
+
+
+@job
+def exit_hard(code=1, **kwargs):
+    """Leaves the process at once, as a crashing C extension would (no outcome reported)."""
+    record("exit_hard", code=code)
+    os._exit(code)

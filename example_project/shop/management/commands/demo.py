@@ -11,15 +11,18 @@ from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from django_batchqueue import BatchManager
 from django_batchqueue.models import Batch, BatchJob
-from example_project.shop import jobs
+from example_project.shop import demo_checks, jobs
 from example_project.shop.models import ComplianceCheck, Order, Payment, Product, Shipment
 
 REPO = Path(settings.BASE_DIR).parent
+LOG_DIR = REPO / ".local" / "demo-logs"
 BAR_WIDTH = 40
+#: How long the demo waits for every flow to settle before it reports what it has.
+SETTLE_SECONDS = 180
 
 
 class Command(BaseCommand):
@@ -65,6 +68,18 @@ class Command(BaseCommand):
         finally:
             _stop(procs)
         self._report(batches)
+        problems = demo_checks.problems(batches)
+        if problems:
+            for problem in problems:
+                self.stderr.write(f"demo: {problem}")
+            if procs:
+                self.stderr.write(f"demo: the workers' logs are in {LOG_DIR}/")
+            raise CommandError(
+                f"{len(problems)} problem(s): "
+                + ", ".join(dict.fromkeys(p.split(":", 1)[0] for p in problems))
+                + " did not end as the demo says"
+            )
+        self.stdout.write(self.style.SUCCESS("Every flow ended as described."))
 
     # -- flows ---------------------------------------------------------------------------
 
@@ -108,24 +123,28 @@ class Command(BaseCommand):
 
     def _start_workers(self, n):
         cmd = [sys.executable, str(REPO / "manage.py"), "rqworker", "batchjob", "email-chain"]
-        self.stdout.write(f"Starting {n} workers: {' '.join(cmd[1:])}")
-        return [
-            subprocess.Popen(
-                cmd,
-                cwd=REPO,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            for _ in range(n)
-        ]
+        self.stdout.write(f"Starting {n} workers: {' '.join(cmd[1:])} (logs in {LOG_DIR}/)")
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        procs = []
+        for i in range(n):
+            with open(LOG_DIR / f"worker-{i}.log", "w") as log:
+                procs.append(
+                    subprocess.Popen(
+                        cmd,
+                        cwd=REPO,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+        return procs
 
     def _watch(self, batches, embedded):
         from django_batchqueue.testing import drain
 
         tty = self.stdout.isatty()
         last_shown = -1
-        deadline = time.monotonic() + 600
+        deadline = time.monotonic() + SETTLE_SECONDS
         while time.monotonic() < deadline:
             if embedded:
                 drain(max_jobs=10)
