@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from ..execution import control
 from ..models import Batch
 from ..states import BatchStatus
 from . import actions, display
@@ -217,7 +218,7 @@ class BatchAdmin(admin.ModelAdmin):
             names.append("cancel")
             if batch.has_compensation:
                 names.append("cancel_and_compensate")
-        if batch.status == BatchStatus.FAILED and not batch.compensation_status:
+        if control.can_retry(batch):
             names.append("retry_failed")
         confirm = {
             "cancel": "Cancel this batch? Jobs not yet started will never run.",

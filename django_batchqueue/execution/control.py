@@ -83,6 +83,15 @@ def cancel(batch_id: Any, compensate: bool = False) -> bool:
     return done
 
 
+def can_retry(batch: Batch) -> bool:
+    """Whether :func:`retry_failed` applies to ``batch`` as loaded (the database decides)."""
+    if batch.compensation_status is not None:
+        return False
+    return batch.status == BatchStatus.FAILED or (
+        batch.status == BatchStatus.COMPLETED and batch.allow_failures and batch.failed_jobs > 0
+    )
+
+
 def retry_failed(batch_id: Any) -> int:
     """Re-queue the failed and cancelled jobs of a failed batch (the failed jobs of a completed
     allow-failures batch); returns how many."""
