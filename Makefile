@@ -7,6 +7,9 @@ PY := $(VENV)/bin/python
 # Django 6 needs Python 3.12+; `make test-django6` uses the first one found.
 PYTHON_DJANGO6 ?= $(or $(shell scripts/find-python.sh 3.13),$(shell scripts/find-python.sh 3.12))
 PG_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
+# scripts/ensure-services.sh finds or starts the servers of REDIS_URL and DATABASE_URL; the tests
+# use the Redis of BATCHQUEUE_TEST_REDIS and the PostgreSQL of PG_URL.
+TEST_SERVICES := REDIS_URL="$${BATCHQUEUE_TEST_REDIS:-$${REDIS_URL:-redis://127.0.0.1:6379/0}}" DATABASE_URL="$(PG_URL)" scripts/ensure-services.sh
 
 .PHONY: help venv demo test test-sqlite test-postgres test-django6 lint bench stress clean
 
@@ -31,7 +34,7 @@ demo: venv
 	$(PY) manage.py demo $(DEMO_ARGS)
 
 test: venv
-	scripts/ensure-services.sh redis postgres
+	$(TEST_SERVICES) redis postgres
 	@scripts/ensure-chromium.sh || echo "test: no Chromium; the admin's browser tests will be skipped (CI sets BATCHQUEUE_REQUIRE_BROWSER=1 and fails them instead)"
 	$(MAKE) --no-print-directory test-sqlite test-postgres
 
@@ -45,7 +48,7 @@ test-django6:
 ifeq ($(PYTHON_DJANGO6),)
 	@echo "test-django6: no Python 3.12+ found; Django 6 not tested here"
 else
-	scripts/ensure-services.sh redis postgres
+	$(TEST_SERVICES) redis postgres
 	$(MAKE) --no-print-directory VENV=.venv-django6 PYTHON=$(PYTHON_DJANGO6) venv
 	.venv-django6/bin/python -m pip install -q "django>=6.0,<7"
 	.venv-django6/bin/python -m django --version
@@ -58,7 +61,7 @@ lint: venv
 	DJANGO_SETTINGS_MODULE=tests.settings $(PY) -m django makemigrations --check --dry-run
 
 bench: venv
-	scripts/ensure-services.sh redis postgres
+	REDIS_URL="$${BENCH_REDIS:-$${REDIS_URL:-redis://127.0.0.1:6379/0}}" scripts/ensure-services.sh redis postgres
 	$(PY) bench/run.py
 
 clean:

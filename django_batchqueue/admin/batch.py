@@ -155,7 +155,7 @@ class BatchAdmin(admin.ModelAdmin):
 
     @admin.display(description="Created", ordering="created_at")
     def created(self, batch: Batch):
-        return display.short_datetime(batch.created_at)
+        return display.admin_datetime(batch.created_at)
 
     @admin.display(description="Duration")
     def duration(self, batch: Batch):

@@ -12,9 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.timezone import template_localtime  # type: ignore[attr-defined]  # no stub
 
 from ..models import Batch
 from ..states import BatchStatus, CompensationStatus, JobStatus
@@ -114,15 +115,16 @@ def human_duration(delta: timedelta | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def short_datetime(value: datetime | None) -> SafeString:
-    """``2026-11-23 11:52:14`` in the current time zone, the full timestamp on hover."""
+def admin_datetime(value: datetime | None) -> SafeString:
+    """A timestamp as Django's admin shows its own date fields: ``DATETIME_FORMAT``, in the
+    current time zone when ``USE_TZ`` is on (a naive value, with ``USE_TZ = False``, as is)."""
     if value is None:
         return SafeString("—")
-    local = timezone.localtime(value)
+    local = template_localtime(value)
     return format_html(
         '<time datetime="{}" class="bq-time">{}</time>',
-        value.isoformat(),
-        local.strftime("%Y-%m-%d %H:%M:%S"),
+        local.isoformat(),
+        date_format(local, "DATETIME_FORMAT"),
     )
 
 
