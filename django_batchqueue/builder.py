@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
-
-from django.db import transaction
 
 from . import signals
 from .definitions import CallbackSpec, check_tuning, parse_callback, parse_jobs
 from .exceptions import InvalidDefinition
-from .execution.planning import build_job_rows
-from .execution.queues import enqueue_on_commit, resolve_queue
-from .models import Batch
+from .execution import flow
+from .execution.effects import Effects
+from .execution.queues import resolve_queue
 from .serialization import check_json
-from .states import BatchType, CallbackEvent
+from .states import BatchStatus, BatchType, CallbackEvent
 from .storage import get_storage
+from .storage.records import BatchRecord
 
 
 class BatchBuilder:
@@ -133,8 +133,10 @@ class BatchBuilder:
             )
         queue = resolve_queue(named=self._queue_name, rq_name=self._rq_queue)
         user = _current_user() if self._user is _FROM_REQUEST else self._user
-        batch = Batch(
+        batch = BatchRecord(
+            id=uuid.uuid4(),
             type=self._type,
+            status=BatchStatus.PENDING,
             name=self._label,
             queue=queue,
             total_jobs=len(self._specs),
@@ -143,24 +145,20 @@ class BatchBuilder:
             options=self._defaults,
             allow_failures=self._allow_failures,
             has_compensation=any(spec.compensation_path for spec in self._specs),
-            created_by=user,
+            created_by_id=getattr(user, "pk", None),
         )
-        rows, enq = build_job_rows(
-            self._specs,
-            batch_type=self._type,
-            queue=queue,
-            defaults=self._defaults,
+        rows, enq = flow.plan(
+            self._specs, batch_type=self._type, queue=queue, defaults=self._defaults
         )
         storage = get_storage()
+        fx = Effects(storage)
         with storage.atomic():
             storage.create_batch(batch, rows)
-            enqueue_on_commit(enq)
-            transaction.on_commit(
-                lambda: signals.batch_dispatched.send_robust(
-                    sender=Batch, batch_id=str(batch.pk), batch=batch
-                )
-            )
-        return str(batch.pk)
+            fx.send(signals.batch_dispatched, batch.id, batch=batch)
+            for item in enq:
+                fx.enqueue(item)
+            fx.release()
+        return str(batch.id)
 
 
 #: ``created_by`` not called: take the user of the current request, if any.

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from . import jobs as jobs_module
+from . import registry
 from .exceptions import InvalidDefinition, JobImportError
 from .serialization import check_json
 
@@ -32,8 +34,12 @@ class JobSpec:
     args: dict[str, Any] = field(default_factory=dict)
     compensation_path: str = ""
     compensation_target: Any = None
-    #: Only what the definition itself sets; see :func:`effective_tuning`.
+    #: Only what the definition itself sets; see :func:`resolve_tuning`.
     tuning: dict[str, Any] = field(default_factory=dict)
+    #: What the job's class (or ``@job``) sets itself.
+    class_tuning: dict[str, Any] = field(default_factory=dict)
+    #: What the compensation's class (or ``@job``) sets itself.
+    compensation_class_tuning: dict[str, Any] = field(default_factory=dict)
     #: ``args`` encoded as JSON (validated once, stored as is).
     args_json: str = "{}"
 
@@ -43,9 +49,11 @@ class CallbackSpec:
     path: str
     target: Any
     args: dict[str, Any] = field(default_factory=dict)
+    #: Retries and timeout, resolved now: callbacks take their class's, not the batch's.
+    tuning: dict[str, Any] = field(default_factory=dict)
 
     def as_stored(self) -> dict[str, Any]:
-        return {"path": self.path, "args": self.args}
+        return {"path": self.path, "args": self.args, **self.tuning}
 
 
 def resolve_ref(
@@ -59,13 +67,13 @@ def resolve_ref(
         return memo[key]
     if isinstance(ref, str):
         try:
-            return ref, jobs_module.resolve(ref)
+            return ref, registry.resolve(ref)
         except JobImportError as exc:
             raise JobImportError(f"{label}: {exc}") from None
     if jobs_module.is_job_class(ref) or jobs_module.is_job_function(ref):
         try:
-            path = jobs_module.path_of(ref)
-            found = jobs_module.resolve(path)
+            path = registry.path_of(ref)
+            found = registry.resolve(path)
         except JobImportError as exc:
             raise JobImportError(f"{label}: {exc}") from None
         if found is not ref:
@@ -148,12 +156,23 @@ def parse_job(definition: Any, label: str, memo: dict[Any, Any] | None = None) -
         raise InvalidDefinition(f"{label}: the job must be a Job class, @job function or path")
     job_path, target = resolve_ref(ref, label, memo)
     spec = JobSpec(job_path=job_path, target=target, tuning=tuning)
+    spec.class_tuning = _class_tuning(target, label)
     spec.args, spec.args_json = _check_args(args, f"{label}.args")
     if compensation is not None:
         spec.compensation_path, spec.compensation_target = resolve_ref(
             compensation, f"{label}.compensation", memo
         )
+        spec.compensation_class_tuning = _class_tuning(
+            spec.compensation_target, f"{label}.compensation"
+        )
     return spec
+
+
+def _class_tuning(target: Any, label: str) -> dict[str, Any]:
+    try:
+        return class_tuning(target)
+    except InvalidDefinition as exc:
+        raise InvalidDefinition(f"{label}: {exc}") from None
 
 
 def parse_jobs(definitions: Any, label: str = "jobs") -> list[JobSpec]:
@@ -184,7 +203,9 @@ def parse_callback(definition: Any, label: str) -> CallbackSpec:
     else:
         ref = definition
     path, target = resolve_ref(ref, label)
-    spec = CallbackSpec(path=path, target=target)
+    spec = CallbackSpec(
+        path=path, target=target, tuning=resolve_tuning({}, _class_tuning(target, label), {})
+    )
     spec.args, _ = _check_args(args, f"{label}.args")
     clash = sorted(CALLBACK_RESERVED & set(spec.args))
     if clash:
@@ -194,12 +215,23 @@ def parse_callback(definition: Any, label: str) -> CallbackSpec:
     return spec
 
 
-def effective_tuning(
-    spec_tuning: Mapping[str, Any], target: Any, batch_defaults: Mapping[str, Any]
+#: Retries and timeout of a job nothing configures.
+BASE_TUNING: dict[str, Any] = {"max_retries": 0, "retry_delay": 0.0, "timeout": None}
+
+
+@cache
+def class_tuning(target: Any) -> dict[str, Any]:
+    """What a Job class or ``@job`` function sets itself, validated (once per target)."""
+    return check_tuning(jobs_module.job_defaults(target), registry.path_of(target))
+
+
+def resolve_tuning(
+    spec_tuning: Mapping[str, Any],
+    from_class: Mapping[str, Any],
+    batch_defaults: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Resolve retries/timeout: definition key > the class's own setting > batch default > base."""
-    from_class = check_tuning(jobs_module.job_defaults(target), jobs_module.path_of(target))
-    resolved = {"max_retries": 0, "retry_delay": 0.0, "timeout": None}
+    """Retries/timeout: definition key > the class's own setting > batch default > base."""
+    resolved = dict(BASE_TUNING)
     for layer in (batch_defaults, from_class, spec_tuning):
         resolved.update({k: v for k, v in layer.items() if v is not None and k in resolved})
     return resolved

@@ -5,13 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
-
 from .builder import BatchBuilder
 from .exceptions import BatchNotFound, JobNotFound
 from .execution import control
-from .models import Batch, BatchJob
-from .states import BatchType, JobKind, JobStatus
+from .states import BatchType, JobStatus
+from .storage import get_storage
 
 
 def _uuid_or_none(value: Any) -> uuid.UUID | None:
@@ -36,45 +34,46 @@ class BatchManager:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def get_batch(self, batch_id: Any) -> Batch | None:
-        """The batch, or ``None`` for an unknown (or malformed) id."""
+    def get_batch(self, batch_id: Any) -> Any:
+        """The batch, or ``None`` for an unknown (or malformed) id.
+
+        On SQL storage it is the ``Batch`` model instance; on other storage a
+        :class:`~django_batchqueue.storage.records.BatchRecord` with the same fields.
+        """
         uid = _uuid_or_none(batch_id)
-        return None if uid is None else Batch.objects.filter(pk=uid).first()
+        return None if uid is None else get_storage().user_batch(uid)
 
     def get_progress(self, batch_id: Any) -> dict[str, Any] | None:
         """Counters and percentage for a progress bar, or ``None`` for an unknown id."""
         uid = _uuid_or_none(batch_id)
         if uid is None:
             return None
-        batch = Batch.objects.filter(pk=uid).only(*PROGRESS_FIELDS).first()  # not the context
+        batch = get_storage().progress_of([uid]).get(uid)  # counters only, not the context
         return None if batch is None else progress_of(batch)
 
     def get_results(self, batch_id: Any) -> dict[str, Any]:
         """``{job_id: result}`` of the completed jobs, in position order."""
-        batch = self._require(batch_id)
-        return {str(job_id): result for job_id, _, result in completed_results(batch.pk)}
+        uid = self._require(batch_id)
+        return {str(job_id): result for job_id, _, result in get_storage().completed_results(uid)}
 
     def get_job_result(self, batch_id: Any, job_id: Any) -> Any:
         """One job's result (``None`` until it has completed)."""
-        batch = self._require(batch_id)
+        uid = self._require(batch_id)
         try:
             job_uuid = uuid.UUID(str(job_id))
         except (TypeError, ValueError):
             raise JobNotFound(f"no job with id {job_id!r} (not a UUID)") from None
-        row = (
-            BatchJob.objects.filter(batch=batch, pk=job_uuid)
-            .values_list("status", "result")
-            .first()
-        )
-        if row is None:
-            raise JobNotFound(f"batch {batch.pk} has no job {job_id!r}")
-        return row[1] if row[0] == JobStatus.COMPLETED else None
+        found = get_storage().job_result(uid, job_uuid)
+        if found is None:
+            raise JobNotFound(f"batch {uid} has no job {job_id!r}")
+        status, result = found
+        return result if status == JobStatus.COMPLETED else None
 
-    def _require(self, batch_id: Any) -> Batch:
-        batch = Batch.objects.filter(pk=control.parse_batch_id(batch_id)).first()
-        if batch is None:
+    def _require(self, batch_id: Any) -> uuid.UUID:
+        uid = control.parse_batch_id(batch_id)
+        if get_storage().batch_status(uid) is None:
             raise BatchNotFound(f"no batch with id {str(batch_id)!r}")
-        return batch
+        return uid
 
     # -- controlling -----------------------------------------------------------------------
 
@@ -91,34 +90,8 @@ class BatchManager:
         return control.retry_failed(batch_id)
 
 
-def completed_results(batch_id: uuid.UUID) -> QuerySet[BatchJob, tuple[Any, int, Any]]:
-    """``(job_id, position, result)`` of the batch's completed jobs, in position order."""
-    return (
-        BatchJob.objects.filter(batch_id=batch_id, kind=JobKind.JOB, status=JobStatus.COMPLETED)
-        .order_by("position")
-        .values_list("id", "position", "result")
-    )
-
-
-#: The columns :func:`progress_of` reads: load a batch with ``.only(*PROGRESS_FIELDS)`` to
-#: answer a progress poll without reading its context.
-PROGRESS_FIELDS = (
-    "id",
-    "type",
-    "status",
-    "total_jobs",
-    "completed_jobs",
-    "failed_jobs",
-    "cancelled_jobs",
-    "has_compensation",
-    "compensation_status",
-    "created_at",
-    "finished_at",
-)
-
-
-def progress_of(batch: Batch) -> dict[str, Any]:
-    """The progress dict of the contract for a loaded batch."""
+def progress_of(batch: Any) -> dict[str, Any]:
+    """The progress dict of the contract for a batch record (or model instance)."""
     return {
         "id": str(batch.pk),
         "type": batch.type,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -10,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from .progress import BatchFigures
 from .states import (
     FINISHED_BATCH,
     BatchStatus,
@@ -29,7 +31,7 @@ class BatchQuerySet(models.QuerySet["Batch"]):
         return self.exclude(status__in=FINISHED_BATCH)
 
 
-class Batch(models.Model):
+class Batch(BatchFigures, models.Model):
     """A tracked group of jobs: a parallel batch or a chain."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -50,7 +52,7 @@ class Batch(models.Model):
         default=dict,
         blank=True,
         encoder=DjangoJSONEncoder,
-        help_text="Event name -> {'path': ..., 'args': {...}}.",
+        help_text="Event name -> {'path', 'args', 'max_retries', 'retry_delay', 'timeout'}.",
     )
     options = models.JSONField(
         default=dict,
@@ -92,30 +94,6 @@ class Batch(models.Model):
     def __str__(self) -> str:
         return self.name or str(self.id)
 
-    @property
-    def pending_jobs(self) -> int:
-        return max(
-            self.total_jobs - self.completed_jobs - self.failed_jobs - self.cancelled_jobs, 0
-        )
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in FINISHED_BATCH
-
-    @property
-    def progress_percentage(self) -> int:
-        """Share of jobs that reached a final status; 100 once the batch has finished."""
-        if self.is_finished or not self.total_jobs:
-            return 100 if self.is_finished else 0
-        done = self.completed_jobs + self.failed_jobs + self.cancelled_jobs
-        return round(100 * done / self.total_jobs)
-
-    @property
-    def duration(self):
-        if self.started_at is None:
-            return None
-        return (self.finished_at or timezone.now()) - self.started_at
-
 
 class BatchJob(models.Model):
     """One job of a batch, or one callback or compensation run recorded against it."""
@@ -136,6 +114,13 @@ class BatchJob(models.Model):
     )
     job_path = models.CharField(max_length=255)
     compensation_path = models.CharField(max_length=255, blank=True, default="")
+    compensation_tuning = models.JSONField(
+        default=dict,
+        blank=True,
+        encoder=DjangoJSONEncoder,
+        help_text="max_retries, retry_delay and timeout of this job's compensation, resolved "
+        "at dispatch.",
+    )
     compensates = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="compensations"
     )
@@ -193,7 +178,7 @@ class BatchJob(models.Model):
         return f"{self.job_path} #{self.position} ({self.kind})"
 
     @property
-    def duration(self):
+    def duration(self) -> timedelta | None:
         if self.started_at is None or self.finished_at is None:
             return None
         return self.finished_at - self.started_at

@@ -5,6 +5,8 @@ Every signal is sent with ``sender=Batch`` (the model class) and ``batch_id``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.dispatch import Signal
 
 #: A batch was stored and its first jobs handed to RQ. Extra: ``batch``.
@@ -21,3 +23,12 @@ job_completed = Signal()
 job_failed = Signal()
 #: Every compensation of a batch has finished. Extra: ``status`` (``completed`` or ``failed``).
 compensation_finished = Signal()
+
+
+def send(signal: Signal, batch_id: str, **kwargs: Any) -> None:
+    """Send ``signal`` as every signal here is sent: ``sender=Batch`` and the batch id."""
+    from django.apps import apps
+
+    signal.send_robust(
+        sender=apps.get_model("django_batchqueue", "Batch"), batch_id=batch_id, **kwargs
+    )

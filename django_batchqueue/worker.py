@@ -55,10 +55,10 @@ class BatchWorkerMixin:
     # -- start-up -------------------------------------------------------------------------
 
     def bootstrap(self, *args: Any, **kwargs: Any) -> None:
-        from .storage.hotpath import warm_up
+        from .storage import get_storage
 
         autodiscover_modules("jobs")
-        warm_up()
+        get_storage().warm_up()
         super().bootstrap(*args, **kwargs)  # type: ignore[misc]
         self._start_heartbeat_thread()
 

@@ -22,9 +22,10 @@ def _redis():
     return Redis.from_url(settings.REDIS_URL)
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def _own_redis_db():
-    """Refuse to run against a Redis database holding someone else's keys."""
+    """Refuse to run against a Redis database holding someone else's keys (once per session,
+    when the first test that uses Redis runs)."""
     r = _redis()
     try:
         r.ping()
@@ -42,7 +43,12 @@ def _own_redis_db():
 
 
 @pytest.fixture(autouse=True)
-def clean_redis():
+def clean_redis(request):
+    """An empty test Redis database for every test, except the fast tier's (no Redis there)."""
+    if request.node.get_closest_marker("fast"):
+        yield None
+        return
+    request.getfixturevalue("_own_redis_db")
     r = _redis()
     r.flushdb()
     r.set(OWNER_KEY, "1")

@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from ..exceptions import BatchNotFound, CompensationStarted, NothingToRetry
 from ..execution import control
 from ..models import Batch
+from ..storage import get_storage
 
 #: Batches named in one message before the rest are summed up as "and N more".
 NAMES_SHOWN = 5
@@ -154,13 +155,12 @@ retry_failed_selected = _changelist_action(
 
 
 def _current_status(batch: Batch) -> str:
-    status = Batch.objects.filter(pk=batch.pk).values_list("status", flat=True).first()
-    return str(status or batch.status)
+    return str(get_storage().batch_status(batch.pk) or batch.status)
 
 
 def _current_compensation(batch: Batch) -> str:
-    found = Batch.objects.filter(pk=batch.pk).values_list("compensation_status", flat=True)
-    return str(found.first() or batch.compensation_status)
+    fresh = get_storage().get_batch(batch.pk)
+    return str((fresh or batch).compensation_status)
 
 
 def _label(batch: Batch) -> str:

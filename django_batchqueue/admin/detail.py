@@ -13,18 +13,16 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import Count, F
 from django.urls import reverse
 
-from ..models import Batch, BatchJob
 from ..states import BatchType, JobKind
+from ..storage import get_storage
+from ..storage.base import JobQuery
+from ..storage.records import JobRecord
 from .display import badge, human_duration, preview, short_path
 
 #: Rows per table on the batch page.
 ROWS_SHOWN = 200
-
-# Columns the tables never show; big ones stay in the database.
-_DEFERRED = ("traceback", "args", "meta", "compensation_path", "rq_job_id")
 
 
 @dataclass(frozen=True)
@@ -63,48 +61,39 @@ class JobTable:
         return self.total > len(self.rows)
 
 
-def batch_page_context(batch: Batch, admin_site_name: str) -> dict[str, Any]:
-    """Context for the batch page's tables (a handful of queries, whatever the batch size)."""
-    jobs = BatchJob.objects.filter(batch=batch).defer(*_DEFERRED)
-    by_kind = dict(
-        BatchJob.objects.filter(batch=batch)
-        .exclude(kind=JobKind.JOB)
-        .values_list("kind")
-        .annotate(n=Count("id"))
-        .values_list("kind", "n")
-    )
+def batch_page_context(batch: Any, admin_site_name: str) -> dict[str, Any]:
+    """Context for the batch page's tables (a handful of reads, whatever the batch size)."""
+    storage = get_storage()
+    by_kind = storage.count_runs(batch.pk)
     changelist = reverse(f"{admin_site_name}:django_batchqueue_batchjob_changelist")
 
-    def table(kind: str, total: int, order: tuple[Any, ...]) -> JobTable:
-        rows = [] if not total else list(jobs.filter(kind=kind).order_by(*order)[:ROWS_SHOWN])
-        query = urlencode({"batch__id__exact": batch.pk, "kind__exact": kind})
-        return JobTable(_rows(rows, admin_site_name), total, f"{changelist}?{query}")
+    def table(kind: str | None, order: str, total: int | None = None) -> JobTable:
+        """Up to ROWS_SHOWN rows; ``total`` when known (counted only when it is not)."""
+        query = JobQuery(batch_id=batch.pk, kind=kind, order=order)
+        rows = storage.list_jobs(query, 0, ROWS_SHOWN) if total != 0 else []
+        if total is None:
+            total = len(rows) if len(rows) < ROWS_SHOWN else storage.count_jobs(query)
+        params = {"batch__id__exact": batch.pk, **({"kind__exact": kind} if kind else {})}
+        return JobTable(_rows(rows, admin_site_name), total, f"{changelist}?{urlencode(params)}")
 
-    started_first = (F("started_at").asc(nulls_last=True), "position", "created_at")
     context: dict[str, Any] = {
-        "bq_jobs": table(JobKind.JOB, batch.total_jobs, ("position",)),
+        "bq_jobs": table(JobKind.JOB, "position", by_kind.get(JobKind.JOB, 0)),
         "bq_compensations": table(
-            JobKind.COMPENSATION, by_kind.get(JobKind.COMPENSATION, 0), started_first
+            JobKind.COMPENSATION, "started", by_kind.get(JobKind.COMPENSATION, 0)
         ),
-        "bq_callbacks": table(JobKind.CALLBACK, by_kind.get(JobKind.CALLBACK, 0), started_first),
-        "bq_timeline": None,
+        "bq_callbacks": table(JobKind.CALLBACK, "started", by_kind.get(JobKind.CALLBACK, 0)),
+        "bq_timeline": table(None, "ran") if batch.type == BatchType.SEQUENTIAL else None,
     }
-    if batch.type == BatchType.SEQUENTIAL:
-        ran = jobs.filter(started_at__isnull=False).order_by("started_at", "created_at")
-        rows = list(ran[:ROWS_SHOWN])
-        total = len(rows) if len(rows) < ROWS_SHOWN else ran.count()
-        everything = f"{changelist}?{urlencode({'batch__id__exact': batch.pk})}"
-        context["bq_timeline"] = JobTable(_rows(rows, admin_site_name), total, everything)
     return context
 
 
-def _rows(jobs: list[BatchJob], admin_site_name: str) -> list[JobRow]:
+def _rows(jobs: list[JobRecord], admin_site_name: str) -> list[JobRow]:
     return [
         JobRow(
             id=str(job.pk),
             url=reverse(f"{admin_site_name}:django_batchqueue_batchjob_change", args=[job.pk]),
             kind=job.kind,
-            kind_display=job.get_kind_display(),
+            kind_display=JobKind(job.kind).label,
             position=job.position,
             class_name=short_path(job.job_path),
             job_path=job.job_path,

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from ..manager import PROGRESS_FIELDS, progress_of
-from ..models import Batch
-from ..states import CompensationStatus
+from ..manager import progress_of
+from ..states import BatchStatus, CompensationStatus
+from ..storage import get_storage
 from .actions import CONTROL_ACTIONS, run_action
 from .display import is_live
 
@@ -47,19 +46,19 @@ def progress_view(model_admin: BatchAdmin):
         if not model_admin.has_view_permission(request):
             raise PermissionDenied
         ids = parse_ids(request.GET.get("ids", ""))
-        batches = Batch.objects.filter(pk__in=ids).only(*PROGRESS_FIELDS) if ids else []
+        batches = get_storage().progress_of(ids).values()
         return JsonResponse({"batches": {str(b.pk): progress_payload(b) for b in batches}})
 
     return view
 
 
-def progress_payload(batch: Batch) -> dict:
+def progress_payload(batch: Any) -> dict[str, Any]:
     """The batch's progress (as ``get_progress`` gives it) and what the live script needs to
     redraw its badge: display labels, and whether to keep polling."""
     comp = batch.compensation_status
     return {
         **progress_of(batch),
-        "status_display": batch.get_status_display(),
+        "status_display": BatchStatus(batch.status).label,
         "compensation_display": CompensationStatus(comp).label if comp else None,
         "live": is_live(batch.status, comp),
     }
@@ -75,7 +74,9 @@ def control_view(model_admin: BatchAdmin):
             raise Http404("no such action")
         if not model_admin.has_control_permission(request):
             raise PermissionDenied
-        batch = get_object_or_404(Batch, pk=_uuid_or_404(object_id))
+        batch = get_storage().get_batch(_uuid_or_404(object_id))
+        if batch is None:
+            raise Http404("no such batch")
         function, _label = CONTROL_ACTIONS[action]
         run_action(request, [batch], function)
         return HttpResponseRedirect(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
 from rest_framework import serializers
 
 from ..states import BatchStatus, BatchType, JobKind, JobStatus
+from ..storage.base import BatchQuery
 
 
 def validated_query(serializer_class: type[serializers.Serializer], request: Any) -> dict:
@@ -44,18 +44,18 @@ class BatchFilterSerializer(serializers.Serializer):
     )
 
 
-def filter_batches(queryset: QuerySet, filters: dict[str, Any]) -> QuerySet:
-    """Apply validated :class:`BatchFilterSerializer` data."""
-    lookups = {
-        "status": "status",
-        "type": "type",
-        "has_compensation": "has_compensation",
-        "name": "name__icontains",
-        "created_after": "created_at__gte",
-        "created_before": "created_at__lt",
-    }
-    conditions = {lookups[key]: value for key, value in filters.items() if value != ""}
-    return queryset.filter(**conditions)
+def batch_query(filters: dict[str, Any], created_by_id: Any = None) -> BatchQuery:
+    """A storage query for validated :class:`BatchFilterSerializer` data."""
+    given = {key: value for key, value in filters.items() if value != ""}
+    return BatchQuery(
+        status=given.get("status"),
+        type=given.get("type"),
+        has_compensation=given.get("has_compensation"),
+        name_contains=given.get("name"),
+        created_after=given.get("created_after"),
+        created_before=given.get("created_before"),
+        created_by_id=created_by_id,
+    )
 
 
 class JobFilterSerializer(serializers.Serializer):
@@ -63,8 +63,3 @@ class JobFilterSerializer(serializers.Serializer):
 
     status = serializers.ChoiceField(choices=JobStatus.choices, required=False)
     kind = serializers.ChoiceField(choices=JobKind.choices, required=False)
-
-
-def filter_jobs(queryset: QuerySet, filters: dict[str, Any]) -> QuerySet:
-    """Apply validated :class:`JobFilterSerializer` data."""
-    return queryset.filter(**filters)

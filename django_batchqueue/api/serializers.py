@@ -7,8 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from ..manager import progress_of
-from ..models import Batch, BatchJob
-from ..states import BatchStatus, BatchType, CallbackEvent, CompensationStatus
+from ..states import BatchStatus, BatchType, CallbackEvent, CompensationStatus, JobKind, JobStatus
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -32,104 +31,88 @@ class ProgressSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
 
-    def to_representation(self, instance: Batch) -> dict[str, Any]:
+    def to_representation(self, instance: Any) -> dict[str, Any]:
         return super().to_representation(progress_of(instance))
 
 
-class BatchListSerializer(serializers.ModelSerializer):
+class BatchListSerializer(serializers.Serializer):
     """A batch in a list: counters and timestamps, no context."""
 
-    pending_jobs = serializers.IntegerField(read_only=True)
-    progress_percentage = serializers.IntegerField(read_only=True, min_value=0, max_value=100)
-
-    class Meta:
-        model = Batch
-        fields = [
-            "id",
-            "name",
-            "type",
-            "status",
-            "queue",
-            "total_jobs",
-            "completed_jobs",
-            "failed_jobs",
-            "cancelled_jobs",
-            "pending_jobs",
-            "progress_percentage",
-            "has_compensation",
-            "compensation_status",
-            "created_by",
-            "created_at",
-            "started_at",
-            "finished_at",
-        ]
-        read_only_fields = fields
-
-    #: Columns the list reads (the JSON columns can be large).
-    list_columns = [f for f in Meta.fields if f not in ("pending_jobs", "progress_percentage")]
+    id = serializers.UUIDField()
+    name = serializers.CharField(max_length=255, allow_blank=True)
+    type = serializers.ChoiceField(choices=BatchType.choices)
+    status = serializers.ChoiceField(choices=BatchStatus.choices)
+    queue = serializers.CharField(
+        max_length=100, help_text="RQ queue that carries the batch's work."
+    )
+    total_jobs = serializers.IntegerField(min_value=0)
+    completed_jobs = serializers.IntegerField(min_value=0)
+    failed_jobs = serializers.IntegerField(min_value=0)
+    cancelled_jobs = serializers.IntegerField(min_value=0)
+    pending_jobs = serializers.IntegerField(min_value=0)
+    progress_percentage = serializers.IntegerField(min_value=0, max_value=100)
+    has_compensation = serializers.BooleanField()
+    compensation_status = serializers.ChoiceField(
+        choices=CompensationStatus.choices, allow_null=True
+    )
+    created_by = serializers.IntegerField(source="created_by_id", allow_null=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
 
 
-class BatchDetailSerializer(serializers.ModelSerializer):
+class BatchDetailSerializer(serializers.Serializer):
     """One batch: its settings, context, error and a ``progress`` block."""
 
+    id = serializers.UUIDField()
+    name = serializers.CharField(max_length=255, allow_blank=True)
+    type = serializers.ChoiceField(choices=BatchType.choices)
+    status = serializers.ChoiceField(choices=BatchStatus.choices)
+    queue = serializers.CharField(
+        max_length=100, help_text="RQ queue that carries the batch's work."
+    )
+    allow_failures = serializers.BooleanField()
+    has_compensation = serializers.BooleanField()
+    compensation_status = serializers.ChoiceField(
+        choices=CompensationStatus.choices, allow_null=True
+    )
+    error = serializers.CharField(allow_blank=True)
+    context = serializers.JSONField()
+    created_by = serializers.IntegerField(source="created_by_id", allow_null=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    updated_at = serializers.DateTimeField()
     progress = ProgressSerializer(source="*", read_only=True)
 
-    class Meta:
-        model = Batch
-        fields = [
-            "id",
-            "name",
-            "type",
-            "status",
-            "queue",
-            "allow_failures",
-            "has_compensation",
-            "compensation_status",
-            "error",
-            "context",
-            "created_by",
-            "created_at",
-            "started_at",
-            "finished_at",
-            "updated_at",
-            "progress",
-        ]
-        read_only_fields = fields
 
-
-class BatchJobSerializer(serializers.ModelSerializer):
+class BatchJobSerializer(serializers.Serializer):
     """A job, callback or compensation row of a batch."""
 
-    # Declared: a read-only ModelSerializer field loses allow_blank, and "" is the common value.
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=JobKind.choices)
+    position = serializers.IntegerField(
+        help_text="0-based place in the batch; for compensations the original job's; "
+        "for on_job_failure callbacks the failed job's."
+    )
     event = serializers.ChoiceField(
         choices=CallbackEvent.choices,
         allow_blank=True,
-        read_only=True,
         help_text='For callbacks: the outcome that triggered it; "" otherwise.',
     )
-
-    class Meta:
-        model = BatchJob
-        fields = [
-            "id",
-            "kind",
-            "position",
-            "event",
-            "job_path",
-            "compensation_path",
-            "compensates",
-            "status",
-            "attempts",
-            "max_retries",
-            "args",
-            "result",
-            "error",
-            "created_at",
-            "enqueued_at",
-            "started_at",
-            "finished_at",
-        ]
-        read_only_fields = fields
+    job_path = serializers.CharField(max_length=255)
+    compensation_path = serializers.CharField(max_length=255, allow_blank=True)
+    compensates = serializers.UUIDField(source="compensates_id", allow_null=True)
+    status = serializers.ChoiceField(choices=JobStatus.choices)
+    attempts = serializers.IntegerField(min_value=0)
+    max_retries = serializers.IntegerField(min_value=0)
+    args = serializers.JSONField()
+    result = serializers.JSONField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    enqueued_at = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
 
 
 class JobResultSerializer(serializers.Serializer):

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
 from rest_framework import status as http_status
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 
 from ..exceptions import BatchClosed, BatchNotFound, InvalidBatchState
 from ..execution import control
-from ..manager import PROGRESS_FIELDS, completed_results
-from ..models import Batch, BatchJob
+from ..storage import get_storage
+from ..storage.base import JobQuery
 from . import filters
+from .listing import Listing
 from .pagination import BatchQueuePagination
 from .permissions import BatchAPIAccess, CanControlBatches, sees_all_batches
 from .schema import BatchQueueAutoSchema
@@ -39,7 +40,7 @@ class Conflict(APIException):
 
 
 class BatchViewSet(viewsets.GenericViewSet):
-    """Batches visible to the requesting user (see :mod:`.permissions`)."""
+    """Batches visible to the requesting user (see :mod:`.permissions`), read from storage."""
 
     schema = BatchQueueAutoSchema()
     lookup_url_kwarg = "id"
@@ -54,22 +55,23 @@ class BatchViewSet(viewsets.GenericViewSet):
             permissions.append(CanControlBatches())
         return permissions
 
-    def get_queryset(self) -> QuerySet[Batch]:
-        if getattr(self, "swagger_fake_view", False):  # schema generation
-            return Batch.objects.none()
-        queryset = Batch.objects.order_by("-created_at", "-id")
-        if not sees_all_batches(self.request, self):
-            queryset = queryset.filter(created_by=self.request.user.pk)
-        return queryset
+    def get_queryset(self) -> list[Any]:
+        return []  # reads go through storage; DRF's schema generation asks for this
 
-    def get_object(self, queryset: QuerySet[Batch] | None = None) -> Batch:
+    def _owner(self) -> Any:
+        """The user whose batches this request may see, or None when it may see all."""
+        return None if sees_all_batches(self.request, self) else self.request.user.pk
+
+    def _batch(self, summary: bool = False) -> Any:
         """The batch named in the URL; a malformed or unknown (or invisible) id is a 404."""
         try:
             uid = control.parse_batch_id(self.kwargs[self.lookup_url_kwarg])
         except BatchNotFound as exc:
             raise NotFound(str(exc)) from None
-        batch = (queryset if queryset is not None else self.get_queryset()).filter(pk=uid).first()
-        if batch is None:
+        storage = get_storage()
+        batch = storage.progress_of([uid]).get(uid) if summary else storage.get_batch(uid)
+        owner = self._owner()
+        if batch is None or (owner is not None and batch.created_by_id != owner):
             raise NotFound(f"no batch with id {str(uid)!r}")
         self.check_object_permissions(self.request, batch)
         return batch
@@ -82,61 +84,74 @@ class BatchViewSet(viewsets.GenericViewSet):
             exc = Conflict(str(exc))
         return super().handle_exception(exc)
 
+    def _page(self, listing: Listing, serializer: type[Serializer]) -> Response:
+        page = self.paginate_queryset(listing)  # type: ignore[arg-type]
+        return self.get_paginated_response(serializer(page, many=True).data)
+
     # -- reading ---------------------------------------------------------------------------
 
     def list(self, request: Request) -> Response:
         """Batches, newest first, filtered by the query string."""
         wanted = filters.validated_query(filters.BatchFilterSerializer, request)
-        queryset = filters.filter_batches(self.get_queryset(), wanted).only(
-            *BatchListSerializer.list_columns
+        query = filters.batch_query(wanted, created_by_id=self._owner())
+        storage = get_storage()
+        listing = Listing(
+            lambda offset, limit: storage.list_batches(query, offset, limit),
+            lambda: storage.count_batches(query),
         )
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(BatchListSerializer(page, many=True).data)
+        return self._page(listing, BatchListSerializer)
 
     def retrieve(self, request: Request, id: str) -> Response:
-        return Response(BatchDetailSerializer(self.get_object()).data)
+        return Response(BatchDetailSerializer(self._batch()).data)
 
     @action(detail=True, methods=["get"])
     def progress(self, request: Request, id: str) -> Response:
-        batch = self.get_object(self.get_queryset().only(*PROGRESS_FIELDS))
-        return Response(ProgressSerializer(batch).data)
+        return Response(ProgressSerializer(self._batch(summary=True)).data)
 
     @action(detail=True, methods=["get"])
     def jobs(self, request: Request, id: str) -> Response:
         wanted = filters.validated_query(filters.JobFilterSerializer, request)
-        batch = self.get_object(self.get_queryset().only("id"))
-        queryset = filters.filter_jobs(
-            BatchJob.objects.filter(batch=batch).defer("traceback", "meta"), wanted
-        ).order_by("position", "created_at", "id")
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(BatchJobSerializer(page, many=True).data)
+        query = JobQuery(batch_id=self._batch(summary=True).pk, **wanted)
+        storage = get_storage()
+        listing = Listing(
+            lambda offset, limit: storage.list_jobs(query, offset, limit),
+            lambda: storage.count_jobs(query),
+        )
+        return self._page(listing, BatchJobSerializer)
 
     @action(detail=True, methods=["get"])
     def results(self, request: Request, id: str) -> Response:
-        batch = self.get_object(self.get_queryset().only("id"))
-        page = self.paginate_queryset(completed_results(batch.pk))
-        rows = [{"job_id": job_id, "position": pos, "result": res} for job_id, pos, res in page]
-        return self.get_paginated_response(JobResultSerializer(rows, many=True).data)
+        batch_id = self._batch(summary=True).pk
+        storage = get_storage()
+
+        def rows(offset: int, limit: int) -> list[dict[str, Any]]:
+            found = storage.completed_results(batch_id, offset, limit)
+            return [
+                {"job_id": job_id, "position": pos, "result": res} for job_id, pos, res in found
+            ]
+
+        listing = Listing(rows, lambda: storage.count_completed(batch_id))
+        return self._page(listing, JobResultSerializer)
 
     # -- controlling -----------------------------------------------------------------------
 
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, id: str) -> Response:
-        batch = self.get_object()
+        batch = self._batch(summary=True)
         body = CancelRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        storage = get_storage()
         if not control.cancel(batch.pk, compensate=body.validated_data["compensate"]):
-            batch.refresh_from_db(fields=["status"])
             raise Conflict(
-                f"batch {batch.pk} is {batch.status}; only a pending or running batch "
-                "can be cancelled"
+                f"batch {batch.pk} is {storage.batch_status(batch.pk)}; only a pending or "
+                "running batch can be cancelled"
             )
-        batch.refresh_from_db()
-        return Response({"cancelled": True, "batch": BatchDetailSerializer(batch).data})
+        fresh = storage.get_batch(batch.pk)
+        return Response({"cancelled": True, "batch": BatchDetailSerializer(fresh).data})
 
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, id: str) -> Response:
-        batch = self.get_object()
+        batch = self._batch(summary=True)
         requeued = control.retry_failed(batch.pk)
-        batch.refresh_from_db()
-        return Response({"requeued_jobs": requeued, "batch": BatchDetailSerializer(batch).data})
+        fresh = get_storage().get_batch(batch.pk)
+        return Response({"requeued_jobs": requeued, "batch": BatchDetailSerializer(fresh).data})

@@ -1,5 +1,5 @@
 """Operations on existing batches, shared by the Python API, the admin, the REST API and the
-management commands: add jobs, cancel, retry failed jobs."""
+management commands: add jobs, cancel, retry failed jobs, prune."""
 
 from __future__ import annotations
 
@@ -12,13 +12,11 @@ from django.utils import timezone
 
 from ..definitions import parse_jobs
 from ..exceptions import BatchClosed, BatchNotFound, CompensationStarted, NothingToRetry
-from ..models import Batch, BatchJob
-from ..states import BatchStatus, BatchType, JobKind
+from ..states import BatchStatus
 from ..storage import get_storage
-from ..storage.sql import delete_batches
-from . import orchestration
-from .planning import build_job_rows
-from .queues import Enqueue, enqueue_on_commit
+from ..storage.records import BatchRecord
+from . import flow, settling
+from .effects import Effects
 
 
 def parse_batch_id(batch_id: Any) -> uuid.UUID:
@@ -38,10 +36,10 @@ def add_jobs(batch_id: Any, jobs: Any) -> list[str]:
     if not specs:
         return []
     storage = get_storage()
-    enq: list[Enqueue] = []
+    fx = Effects(storage)
     with storage.atomic():
-        # Growing total_jobs first locks the batch row: a batch cannot settle while we add, and
-        # if it settled first we see it here and refuse, so added jobs are never orphaned.
+        # Growing total_jobs first locks the batch: it cannot settle while we add, and if it
+        # settled first we see it here and refuse, so added jobs are never orphaned.
         if not storage.grow(uid, len(specs), any(s.compensation_path for s in specs)):
             status = storage.batch_status(uid)
             if status is None:
@@ -49,22 +47,20 @@ def add_jobs(batch_id: Any, jobs: Any) -> list[str]:
             raise BatchClosed(
                 f"batch {uid} is {status}; jobs can only be added to a pending or running batch"
             )
-        batch = storage.get_batch(uid)
-        assert batch is not None
-        rows, enq = build_job_rows(
+        batch = _loaded(uid)
+        rows, enq = flow.plan(
             specs,
             batch_type=batch.type,
             queue=batch.queue,
             defaults=batch.options,
             start_position=storage.max_position(uid) + 1,
-            start_now=False,
+            at_dispatch=False,
         )
         storage.add_new_jobs(uid, rows)
-        if batch.type == BatchType.SEQUENTIAL and not storage.has_active(uid, JobKind.JOB):
-            nxt = storage.next_pending_step(uid)
-            if nxt is not None:
-                orchestration.queue_row(nxt, batch.queue, enq)
-        enqueue_on_commit(enq)
+        for item in enq:
+            fx.enqueue(item)
+        flow.after_add(storage, batch, fx)
+        fx.release()
     return [str(row.id) for row in rows]
 
 
@@ -72,23 +68,22 @@ def cancel(batch_id: Any, compensate: bool = False) -> bool:
     """Cancel an open batch; False when it had already finished."""
     uid = parse_batch_id(batch_id)
     storage = get_storage()
-    enq: list[Enqueue] = []
-    with storage.atomic():
-        if not storage.lock(uid):
+    fx = Effects(storage)
+    with storage.decide(uid) as exists:
+        if not exists:
             raise BatchNotFound(f"no batch with id {str(uid)!r}")
-        batch = storage.get_batch(uid)
-        assert batch is not None
-        done = orchestration.cancel_batch(batch, compensate, enq)
-        enqueue_on_commit(enq)
+        done = settling.cancel(storage, _loaded(uid), compensate, fx)
+        fx.release()
     return done
 
 
-def can_retry(batch: Batch) -> bool:
-    """Whether :func:`retry_failed` applies to ``batch`` as loaded (the database decides)."""
+def can_retry(batch: Any) -> bool:
+    """Whether :func:`retry_failed` applies to ``batch`` as loaded (storage decides)."""
     if batch.compensation_status is not None:
         return False
-    return batch.status == BatchStatus.FAILED or (
-        batch.status == BatchStatus.COMPLETED and batch.allow_failures and batch.failed_jobs > 0
+    return bool(
+        batch.status == BatchStatus.FAILED
+        or (batch.status == BatchStatus.COMPLETED and batch.allow_failures and batch.failed_jobs)
     )
 
 
@@ -97,13 +92,12 @@ def retry_failed(batch_id: Any) -> int:
     allow-failures batch); returns how many."""
     uid = parse_batch_id(batch_id)
     storage = get_storage()
-    enq: list[Enqueue] = []
-    with storage.atomic():
-        if not storage.lock(uid):
+    fx = Effects(storage)
+    with storage.decide(uid) as exists:
+        if not exists:
             raise BatchNotFound(f"no batch with id {str(uid)!r}")
         if not storage.reopen_for_retry(uid):
-            batch = storage.get_batch(uid)
-            assert batch is not None
+            batch = _loaded(uid)
             if batch.compensation_status is not None:
                 raise CompensationStarted(
                     f"batch {uid} cannot be retried: its compensation has started "
@@ -114,14 +108,16 @@ def retry_failed(batch_id: Any) -> int:
                 f"batch {uid} is {batch.status}{detail}; only a failed batch, or a completed "
                 "allow-failures batch with failed jobs, can be retried"
             )
-        batch = storage.get_batch(uid)
-        assert batch is not None
-        rows, _, _ = storage.reset_for_retry(uid)
-        starting = rows[:1] if batch.type == BatchType.SEQUENTIAL else rows
-        for row in starting:
-            orchestration.queue_row(row, batch.queue, enq)
-        enqueue_on_commit(enq)
+        rows = storage.reset_for_retry(uid)
+        flow.after_retry(storage, _loaded(uid), rows, fx)
+        fx.release()
     return len(rows)
+
+
+def _loaded(batch_id: uuid.UUID) -> BatchRecord:
+    batch = get_storage().get_batch(batch_id)
+    assert batch is not None  # inside a unit of work that saw it
+    return batch
 
 
 @dataclass(frozen=True)
@@ -137,22 +133,15 @@ def prune(
 ) -> PruneReport:
     """Delete finished batches older than ``finished_hours`` (by ``finished_at``) and, when
     given, unfinished ones created more than ``unfinished_hours`` ago, with all their rows."""
+    storage = get_storage()
     now = timezone.now()
-    finished = list(
-        Batch.objects.finished()
-        .filter(finished_at__lt=now - timedelta(hours=finished_hours))
-        .values_list("pk", flat=True)
+    finished, unfinished = storage.batches_to_prune(
+        now - timedelta(hours=finished_hours),
+        None if unfinished_hours is None else now - timedelta(hours=unfinished_hours),
     )
-    unfinished: list[Any] = []
-    if unfinished_hours is not None:
-        unfinished = list(
-            Batch.objects.unfinished()
-            .filter(created_at__lt=now - timedelta(hours=unfinished_hours))
-            .values_list("pk", flat=True)
-        )
     ids = finished + unfinished
     if dry_run:
-        jobs = BatchJob.objects.filter(batch_id__in=ids).count() if ids else 0
+        jobs = storage.count_rows(ids)
     else:
-        _, jobs = delete_batches(ids)
+        _, jobs = storage.delete_batches(ids)
     return PruneReport(len(finished), len(unfinished), jobs, dry_run)

@@ -24,7 +24,7 @@ from typing import Any
 from django.db import connections
 
 from ..exceptions import BatchQueueError
-from ..jobs import resolve
+from ..registry import resolve
 from . import recording
 from .queues import RUNNER
 from .recording import Outcome

@@ -8,8 +8,8 @@ from typing import Any
 
 from ..exceptions import MalformedPayload
 from ..jobs import is_job_class
-from ..models import BatchJob
 from ..states import JobKind
+from ..storage.records import JobRecord
 
 
 def _accepted(func: Any, offered: dict[str, Any]) -> dict[str, Any]:
@@ -21,13 +21,13 @@ def _accepted(func: Any, offered: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in offered.items() if k in names}
 
 
-def call(target: Any, row: BatchJob) -> tuple[Any, dict[str, Any] | None]:
+def call(target: Any, row: JobRecord) -> tuple[Any, dict[str, Any] | None]:
     """Run ``target`` for ``row``; returns (result, the job's context after the run).
 
     For an ``@job`` function the context is the one it was given: only Job instances can change
     it.
     """
-    batch = row.batch
+    batch = row.loaded_batch
     if not isinstance(row.args, dict):
         raise MalformedPayload(
             f"stored args of job {row.pk} are not a JSON object: {row.args!r:.80}"

@@ -11,7 +11,7 @@ import logging
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -106,9 +106,23 @@ def default_timeout(queue_name: str) -> int:
     return int(configured or RQ_DEFAULT_TIMEOUT)
 
 
+#: Where RQ jobs go instead of RQ (the fast test tier's in-process queue), if set.
+_transport: Callable[[list[Enqueue]], None] | None = None
+
+
+def use_transport(transport: Callable[[list[Enqueue]], None] | None) -> None:
+    """Send every enqueue to ``transport`` instead of RQ (``None`` restores RQ)."""
+    global _transport
+    _transport = transport
+
+
 def enqueue_now(items: Iterable[Enqueue]) -> None:
     """Create the RQ jobs, one pipeline per queue. Failures are logged, not raised."""
     from rq import Queue
+
+    if _transport is not None:
+        _transport(list(items))
+        return
 
     grouped: dict[str, list[Enqueue]] = defaultdict(list)
     for item in items:

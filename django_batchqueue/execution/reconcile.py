@@ -24,14 +24,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import F, Q
 from django.utils import timezone
 
 from .. import conf
-from ..models import Batch, BatchJob
-from ..states import ACTIVE_JOB, OPEN_BATCH, BatchType, CompensationStatus, JobKind, JobStatus
+from ..states import JobStatus
 from ..storage import get_storage
-from . import orchestration
+from ..storage.records import JobRecord
+from . import flow, outcomes
 from .queues import (
     RQ_DONE_STATUSES,
     Enqueue,
@@ -67,12 +66,7 @@ def reconcile(*, grace_seconds: float | None = None, limit: int | None = None) -
     cutoff = timezone.now() - timedelta(seconds=grace)
     _orphaned_runs(report, cutoff, limit)
     _lost_enqueues(report, cutoff, limit)
-    queues = set(Batch.objects.filter(status__in=OPEN_BATCH).values_list("queue", flat=True))
-    queues |= set(
-        BatchJob.objects.filter(status=JobStatus.QUEUED, retry_delay__gt=0)
-        .values_list("batch__queue", flat=True)
-        .distinct()
-    )
+    queues = get_storage().open_queues()
     report.promoted_retries = sum(_safely(promote_due_scheduled, [q]) or 0 for q in queues)
     _stalled_batches(report, cutoff, limit)
     return report
@@ -86,21 +80,16 @@ def _safely(fn: Any, *args: Any) -> Any:
         return None
 
 
-def _rows_by_queue(status: str, since: str, cutoff: Any, limit: int) -> dict[str, list[BatchJob]]:
+def _rows_by_queue(status: str, cutoff: Any, limit: int) -> dict[str, list[JobRecord]]:
     """The oldest ``limit`` rows in ``status`` since before ``cutoff``, by their batch's queue."""
-    rows = (
-        BatchJob.objects.filter(status=status, **{f"{since}__lt": cutoff})
-        .select_related("batch")
-        .order_by(since)[:limit]
-    )
-    by_queue: dict[str, list[BatchJob]] = defaultdict(list)
-    for row in rows:
-        by_queue[row.batch.queue].append(row)
+    by_queue: dict[str, list[JobRecord]] = defaultdict(list)
+    for row in get_storage().stale_rows(status, cutoff, limit):
+        by_queue[row.loaded_batch.queue].append(row)
     return by_queue
 
 
 def _orphaned_runs(report: ReconcileReport, cutoff: Any, limit: int) -> None:
-    by_queue = _rows_by_queue(JobStatus.RUNNING, "started_at", cutoff, limit)
+    by_queue = _rows_by_queue(JobStatus.RUNNING, cutoff, limit)
     grace = float(conf.get("TIMEOUT_GRACE"))
     now = timezone.now()
     for queue, group in by_queue.items():
@@ -122,17 +111,18 @@ def _orphaned_runs(report: ReconcileReport, cutoff: Any, limit: int) -> None:
                 why = "its RQ job vanished while the job was running"
             elif states[row.rq_job_id] in RQ_DONE_STATUSES:
                 why = f"its RQ job ended ({states[row.rq_job_id]}) without recording an outcome"
-            if why is None and (now - row.started_at).total_seconds() > limit_s:
-                why = f"it ran {int((now - row.started_at).total_seconds())}s, past its limit"
+            ran = (now - row.started_at).total_seconds() if row.started_at else 0.0
+            if why is None and ran > limit_s:
+                why = f"it ran {int(ran)}s, past its limit"
             if why is None:
                 continue
-            orchestration.run_failed(row, f"WorkerLost: {why}")
+            outcomes.run_failed(row, f"WorkerLost: {why}")
             report.orphaned_runs += 1
             report.details.append(f"job {row.pk} (batch {row.batch_id}): {why}")
 
 
 def _lost_enqueues(report: ReconcileReport, cutoff: Any, limit: int) -> None:
-    by_queue = _rows_by_queue(JobStatus.QUEUED, "enqueued_at", cutoff, limit)
+    by_queue = _rows_by_queue(JobStatus.QUEUED, cutoff, limit)
     storage = get_storage()
     for queue, group in by_queue.items():
         states = _safely(rq_job_statuses, queue, [r.rq_job_id for r in group])
@@ -156,22 +146,8 @@ def _lost_enqueues(report: ReconcileReport, cutoff: Any, limit: int) -> None:
 
 
 def _stalled_batches(report: ReconcileReport, cutoff: Any, limit: int) -> None:
-    done = F("completed_jobs") + F("failed_jobs") + F("cancelled_jobs")
-    active = BatchJob.objects.filter(status__in=ACTIVE_JOB)
-    candidates = (
-        Batch.objects.filter(updated_at__lt=cutoff)
-        .filter(
-            Q(status__in=OPEN_BATCH, total_jobs__lte=done)
-            | Q(status__in=OPEN_BATCH, type=BatchType.SEQUENTIAL)
-            | Q(compensation_status=CompensationStatus.RUNNING)
-            | Q(jobs__kind=JobKind.CALLBACK, jobs__status=JobStatus.PENDING)
-        )
-        .distinct()
-        .values_list("pk", flat=True)[:limit]
-    )
-    for batch_id in list(candidates):
-        if active.filter(batch_id=batch_id).exists():
-            continue  # something is queued or running: the batch will move by itself
-        if orchestration.nudge(batch_id):
+    storage = get_storage()
+    for batch_id in storage.stalled_batches(cutoff, limit):
+        if flow.nudge(storage, batch_id):
             report.stalled_batches += 1
             report.details.append(f"batch {batch_id}: moved on")

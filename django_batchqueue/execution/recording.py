@@ -22,7 +22,7 @@ from django.db import InterfaceError, OperationalError, connections
 from ..serialization import dumps
 from ..states import BatchStatus, JobKind
 from ..storage import get_storage
-from . import orchestration
+from . import outcomes
 
 logger = logging.getLogger("django_batchqueue")
 
@@ -104,7 +104,11 @@ def claim(row_id: str, rq_job_id: str | None, worker: str) -> Any:
     """queued -> running for this RQ job; the row with its batch, or ``None`` (skip the run)."""
     storage = get_storage()
     row = with_db_retry(lambda: storage.claim_and_load(row_id, rq_job_id, worker))
-    if row is not None and row.kind == JobKind.JOB and row.batch.status == BatchStatus.PENDING:
+    if (
+        row is not None
+        and row.kind == JobKind.JOB
+        and row.loaded_batch.status == BatchStatus.PENDING
+    ):
         with_db_retry(lambda: storage.mark_started(row.batch_id))
     return row
 
@@ -128,10 +132,10 @@ def record(row: Any, outcome: Outcome) -> None:
 
 def _record(row: Any, outcome: Outcome) -> None:
     if outcome.ok:
-        with_db_retry(lambda: orchestration.run_succeeded(row, outcome.result, outcome.context))
+        with_db_retry(lambda: outcomes.run_succeeded(row, outcome.result, outcome.context))
     else:
         with_db_retry(
-            lambda: orchestration.run_failed(
+            lambda: outcomes.run_failed(
                 row, outcome.error, outcome.trace, permanent=outcome.permanent
             )
         )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..states import JobStatus
 from ..storage import get_storage
-from . import orchestration
+from . import outcomes
 
 logger = logging.getLogger("django_batchqueue")
 
@@ -16,8 +17,8 @@ def record_lost_run(row_id: Any, rq_job_id: str, error: str) -> bool:
     if row_id is None:
         return False
     row = get_storage().load_job(row_id)
-    if row is None or row.status != "running" or row.rq_job_id != rq_job_id:
+    if row is None or row.status != JobStatus.RUNNING or row.rq_job_id != rq_job_id:
         return False  # it finished, or was never claimed by this RQ job
-    orchestration.run_failed(row, error)
+    outcomes.run_failed(row, error)
     logger.warning("batchqueue: job %s of batch %s: %s", row.pk, row.batch_id, error)
     return True

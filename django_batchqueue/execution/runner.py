@@ -16,7 +16,7 @@ from django.db import close_old_connections
 
 from .. import conf
 from ..exceptions import BatchQueueError, MalformedPayload, SerializationError
-from ..jobs import resolve
+from ..registry import resolve
 from ..serialization import check_json
 from ..states import BatchType, JobKind
 from ..storage import get_storage
@@ -30,7 +30,14 @@ logger = logging.getLogger("django_batchqueue")
 
 
 def perform(row_id: str) -> str:
-    """Run BatchJob ``row_id``. Returns what happened: completed, failed, skipped or missing."""
+    """Run BatchJob ``row_id`` for the current RQ job. Returns what happened: completed,
+    failed, skipped, missing or invalid."""
+    rq_job = current_rq_job()
+    return execute(row_id, rq_job.id if rq_job else None, worker_name(rq_job))
+
+
+def execute(row_id: str, rq_job_id: str | None, worker: str) -> str:
+    """Run row ``row_id`` if it is queued for ``rq_job_id`` (any when ``None``)."""
     parsed = recording.parse_row_id(row_id)
     if parsed is None:
         logger.error("batchqueue: RQ job carries %r, which is not a job row id; ignored", row_id)
@@ -43,8 +50,7 @@ def perform(row_id: str) -> str:
         report = claimed.report
     else:
         close_old_connections()
-        rq_job = current_rq_job()
-        row = recording.claim(row_id, rq_job.id if rq_job else None, worker_name(rq_job))
+        row = recording.claim(row_id, rq_job_id, worker)
         if row is None:
             return _why_not_claimed(row_id)
 
@@ -75,7 +81,7 @@ def run(row: Any) -> Outcome:
         with job_timeout(_time_limit(row, current_rq_job())):
             result, context = call(target, row)
         check_json(result, "result", limit_size=False)
-        keep_context = row.kind == JobKind.JOB and row.batch.type == BatchType.SEQUENTIAL
+        keep_context = row.kind == JobKind.JOB and row.loaded_batch.type == BatchType.SEQUENTIAL
         if keep_context:
             if not isinstance(context, dict):
                 raise SerializationError(f"context must stay a dict, got {type(context).__name__}")

@@ -197,7 +197,7 @@ def test_parallel_batch_with_and_without_async_job_commits(manager, settings, as
     """ASYNC_JOB_COMMITS changes how PostgreSQL commits claims and completions, not results."""
     from django.db import connection
 
-    from django_batchqueue.storage import hotpath
+    from django_batchqueue.storage.sql import hotpath
 
     settings.BATCHQUEUE = {**settings.BATCHQUEUE, "ASYNC_JOB_COMMITS": async_commits}
     claim_sql, _ = hotpath._claim_sql(connection.alias, connection.vendor, True, async_commits)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from django_batchqueue.execution import orchestration
+from django_batchqueue.execution import outcomes
 from django_batchqueue.execution.recording import Outcome
 from django_batchqueue.models import Batch, BatchJob
 from django_batchqueue.testing import drain
@@ -39,7 +39,7 @@ def test_a_success_that_cannot_be_recorded_is_recorded_as_a_failure_with_its_tra
     def broken(row, result, context):
         raise ValueError("the recorder broke")
 
-    monkeypatch.setattr(orchestration, "run_succeeded", broken)
+    monkeypatch.setattr(outcomes, "run_succeeded", broken)
     batch_id = manager.batch([{"class": Square, "args": {"n": 2}}]).dispatch()
     drain()
     row = BatchJob.objects.get(batch_id=batch_id)

@@ -5,12 +5,11 @@ job's success together with the batch counter (``complete_and_count``). Through 
 take seven round trips; here they take two on PostgreSQL (``UPDATE ... FROM ... RETURNING`` and
 a data-modifying CTE) and a few in-process calls on SQLite (``RETURNING``, SQLite >= 3.35).
 Other backends use the portable ORM versions. Values go through the model fields' own
-conversions, so the instances returned are the same as the ORM would build.
+conversions, so the records returned hold what the ORM would have read.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -18,24 +17,11 @@ from django.db import connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .. import conf
-from ..models import Batch, BatchJob
-from ..states import JobStatus
-
-
-@dataclass(frozen=True)
-class Counts:
-    """A batch's counters right after this run was counted."""
-
-    total: int
-    completed: int
-    failed: int
-    cancelled: int
-    status: str
-
-    @property
-    def all_done(self) -> bool:
-        return self.completed + self.failed + self.cancelled >= self.total
+from ... import conf
+from ...models import Batch, BatchJob
+from ...states import JobStatus
+from ..records import BatchRecord, Counts, JobRecord
+from . import convert, transitions
 
 
 def _fields(model: type) -> list[Any]:
@@ -53,17 +39,17 @@ def _converters(model: type, vendor: str, alias: str) -> list[tuple[Any, list[An
     return out
 
 
-def _build(model: type, alias: str, values: list[Any]) -> Any:
-    """A model instance from raw column values, converted as the ORM's compiler does."""
+def _build(model: type, alias: str, values: list[Any]) -> dict[str, Any]:
+    """Raw column values as ``{attname: value}``, converted as the ORM's compiler does."""
     connection = connections[alias]
-    converted = []
-    for (col, convs), value in zip(
-        _converters(model, connection.vendor, alias), values, strict=True
+    converted = {}
+    for field, (col, convs), value in zip(
+        _fields(model), _converters(model, connection.vendor, alias), values, strict=True
     ):
         for conv in convs:
             value = conv(value, col, connection)
-        converted.append(value)
-    return model.from_db(alias, [f.attname for f in _fields(model)], converted)
+        converted[field.attname] = value
+    return converted
 
 
 def _prep(model: type, field: str, value: Any, connection: Any) -> Any:
@@ -138,103 +124,119 @@ def _complete_sql(alias: str, vendor: str, async_commit: bool) -> tuple[str, str
     )
 
 
-class HotPath:
-    """Mixed into SQLStorage."""
+def _connection() -> tuple[Any, bool]:
+    connection = connections[router.db_for_write(BatchJob)]
+    return connection, connection.vendor in ("postgresql", "sqlite")
 
-    def _fast(self) -> tuple[Any, bool]:
-        alias = router.db_for_write(BatchJob)
-        connection = connections[alias]
-        return connection, connection.vendor in ("postgresql", "sqlite")
 
-    def claim_and_load(self, row_id: Any, rq_job_id: str | None, worker: str) -> BatchJob | None:
-        """queued -> running for this RQ job, returning the row with its batch; else None."""
-        connection, fast = self._fast()
-        now = timezone.now()
-        if not fast:
-            row = self.load_job(row_id)  # type: ignore[attr-defined]
-            if row is None or not self.claim(row, rq_job_id, worker):  # type: ignore[attr-defined]
+def claim_and_load(row_id: Any, rq_job_id: str | None, worker: str) -> JobRecord | None:
+    """queued -> running for this RQ job, returning the row with its batch; else None."""
+    connection, fast = _connection()
+    now = timezone.now()
+    if not fast:
+        return _claim_and_load_orm(row_id, rq_job_id, worker, now)
+    params = [
+        _prep(BatchJob, "status", JobStatus.RUNNING, connection),
+        _prep(BatchJob, "started_at", now, connection),
+        worker[:255],
+        _prep(BatchJob, "id", row_id, connection),
+        JobStatus.QUEUED,
+    ]
+    if rq_job_id:
+        params.append(rq_job_id)
+    alias = connection.alias
+    claim_sql, batch_sql = _claim_sql(alias, connection.vendor, bool(rq_job_id), _async_commits())
+    n_job = len(_fields(BatchJob))
+    with connection.cursor() as cursor:
+        if not batch_sql:
+            cursor.execute(claim_sql, params)
+            found = cursor.fetchone()
+            if found is None:
                 return None
-            return row
-        params = [
-            _prep(BatchJob, "status", JobStatus.RUNNING, connection),
-            _prep(BatchJob, "started_at", now, connection),
-            worker[:255],
-            _prep(BatchJob, "id", row_id, connection),
-            JobStatus.QUEUED,
-        ]
-        if rq_job_id:
-            params.append(rq_job_id)
-        alias = connection.alias
-        claim_sql, batch_sql = _claim_sql(
-            alias, connection.vendor, bool(rq_job_id), _async_commits()
-        )
-        n_job = len(_fields(BatchJob))
-        with connection.cursor() as cursor:
-            if not batch_sql:
+            job_values, batch_values = list(found[:n_job]), list(found[n_job:])
+        else:
+            with transaction.atomic(using=alias):
                 cursor.execute(claim_sql, params)
                 found = cursor.fetchone()
                 if found is None:
                     return None
-                job_values, batch_values = list(found[:n_job]), list(found[n_job:])
-            else:
-                with transaction.atomic(using=alias):
-                    cursor.execute(claim_sql, params)
-                    found = cursor.fetchone()
-                    if found is None:
-                        return None
-                    job_values = list(found)
-                    cursor.execute(batch_sql, [job_values[_index(BatchJob, "batch_id")]])
-                    batch_values = list(cursor.fetchone())
-        row = _build(BatchJob, alias, job_values)
-        row.batch = _build(Batch, alias, batch_values)
+                job_values = list(found)
+                cursor.execute(batch_sql, [job_values[_index(BatchJob, "batch_id")]])
+                batch_values = list(cursor.fetchone())
+    return JobRecord(
+        **_build(BatchJob, alias, job_values),
+        batch=BatchRecord(**_build(Batch, alias, batch_values)),
+    )
+
+
+def _claim_and_load_orm(
+    row_id: Any, rq_job_id: str | None, worker: str, now: Any
+) -> JobRecord | None:
+    """The portable claim for other databases: the same conditional UPDATE, then a read."""
+    with transaction.atomic():
+        qs = BatchJob.objects.filter(pk=row_id, status=JobStatus.QUEUED)
+        if rq_job_id:
+            qs = qs.filter(rq_job_id=rq_job_id)
+        won = qs.update(
+            status=JobStatus.RUNNING,
+            attempts=F("attempts") + 1,
+            started_at=now,
+            finished_at=None,
+            worker_name=worker[:255],
+        )
+        if not won:
+            return None
+        row = convert.first_job(BatchJob.objects.filter(pk=row_id))
+        assert row is not None
+        batch = convert.batches(Batch.objects.filter(pk=row.batch_id))
+        row.batch = batch[0]
         return row
 
-    def complete_and_count(self, row: BatchJob, result: Any) -> Counts | None:
-        """running -> completed and completed_jobs + 1, atomically; None if it was not running."""
-        connection, fast = self._fast()
-        now = timezone.now()
-        if not fast:
+
+def complete_and_count(row: JobRecord, result: Any) -> Counts | None:
+    """running -> completed and completed_jobs + 1, atomically; None if it was not running."""
+    connection, fast = _connection()
+    now = timezone.now()
+    if not fast:
+        with transaction.atomic(using=connection.alias):
+            if not transitions.finish(row, JobStatus.COMPLETED, result=result):
+                return None
+            Batch.objects.filter(pk=row.batch_id).update(
+                completed_jobs=F("completed_jobs") + 1, updated_at=now
+            )
+            b = (
+                Batch.objects.filter(pk=row.batch_id)
+                .values_list(
+                    "total_jobs", "completed_jobs", "failed_jobs", "cancelled_jobs", "status"
+                )
+                .get()
+            )
+            return Counts(*b)
+    job_params = [
+        JobStatus.COMPLETED,
+        _prep(BatchJob, "result", result, connection),
+        _prep(BatchJob, "finished_at", now, connection),
+        _prep(BatchJob, "id", row.id, connection),
+        JobStatus.RUNNING,
+        row.rq_job_id,
+    ]
+    batch_now = _prep(Batch, "updated_at", now, connection)
+    finish_sql, count_sql = _complete_sql(connection.alias, connection.vendor, _async_commits())
+    with connection.cursor() as cursor:
+        if not count_sql:
+            cursor.execute(finish_sql, [*job_params, batch_now])
+            found = cursor.fetchone()
+        else:
             with transaction.atomic(using=connection.alias):
-                if not self.finish(row, JobStatus.COMPLETED, result=result):  # type: ignore[attr-defined]
+                cursor.execute(finish_sql, job_params)
+                if cursor.rowcount != 1:
                     return None
-                Batch.objects.filter(pk=row.batch_id).update(
-                    completed_jobs=F("completed_jobs") + 1, updated_at=now
-                )
-                b = (
-                    Batch.objects.filter(pk=row.batch_id)
-                    .values_list(
-                        "total_jobs", "completed_jobs", "failed_jobs", "cancelled_jobs", "status"
-                    )
-                    .get()
-                )
-                return Counts(*b)
-        job_params = [
-            JobStatus.COMPLETED,
-            _prep(BatchJob, "result", result, connection),
-            _prep(BatchJob, "finished_at", now, connection),
-            _prep(BatchJob, "id", row.pk, connection),
-            JobStatus.RUNNING,
-            row.rq_job_id,
-        ]
-        batch_now = _prep(Batch, "updated_at", now, connection)
-        finish_sql, count_sql = _complete_sql(connection.alias, connection.vendor, _async_commits())
-        with connection.cursor() as cursor:
-            if not count_sql:
-                cursor.execute(finish_sql, [*job_params, batch_now])
+                cursor.execute(count_sql, [batch_now, _prep(Batch, "id", row.batch_id, connection)])
                 found = cursor.fetchone()
-            else:
-                with transaction.atomic(using=connection.alias):
-                    cursor.execute(finish_sql, job_params)
-                    if cursor.rowcount != 1:
-                        return None
-                    cursor.execute(
-                        count_sql, [batch_now, _prep(Batch, "id", row.batch_id, connection)]
-                    )
-                    found = cursor.fetchone()
-        if found is None:
-            return None
-        row.status = JobStatus.COMPLETED
-        return Counts(*found)
+    if found is None:
+        return None
+    row.status = JobStatus.COMPLETED
+    return Counts(*found)
 
 
 @cache

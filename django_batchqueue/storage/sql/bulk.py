@@ -8,33 +8,15 @@ validation already encoded. Other backends use ``bulk_create``.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import connections, router
 
-from ..models import BatchJob
-from ..states import JobKind
-
-
-@dataclass(slots=True)
-class NewJob:
-    """One kind="job" row about to be inserted."""
-
-    id: uuid.UUID
-    position: int
-    job_path: str
-    compensation_path: str
-    args_json: str
-    status: str
-    max_retries: int
-    retry_delay: float
-    timeout: int | None
-    rq_job_id: str
-    enqueued_at: datetime | None
+from ...models import BatchJob
+from ...states import JobKind
+from ..records import NewJob
 
 
 def _values(batch_id: Any, job: NewJob, created_at: datetime) -> dict[str, Any]:
@@ -46,6 +28,7 @@ def _values(batch_id: Any, job: NewJob, created_at: datetime) -> dict[str, Any]:
         "event": "",
         "job_path": job.job_path,
         "compensation_path": job.compensation_path,
+        "compensation_tuning": job.compensation_tuning_json,
         "compensates_id": None,
         "args": job.args_json,
         "meta": "{}",
@@ -77,6 +60,7 @@ def insert_new_jobs(batch_id: Any, jobs: Sequence[NewJob], created_at: datetime)
         for job in jobs:
             values = _values(batch_id, job, created_at)
             values["args"], values["meta"] = json.loads(job.args_json), {}
+            values["compensation_tuning"] = json.loads(job.compensation_tuning_json)
             objs.append(BatchJob(**values))
         BatchJob.objects.bulk_create(objs, batch_size=1000)
         return

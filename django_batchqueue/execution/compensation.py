@@ -1,0 +1,97 @@
+"""Compensation (sagas): which completed jobs are undone, and in what order.
+
+Compensations run one at a time, newest position first. Once a batch has finished (failed or
+cancelled), none starts while a compensable job of it is still running: that job may complete
+and then needs undoing in its place. ``compensation_status`` ends when nothing is left to run.
+Retries and timeouts of a compensation were resolved at dispatch and stored with its job.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from .. import signals
+from ..states import OPEN_BATCH, BatchStatus, CompensationStatus, JobKind
+from ..storage.base import Storage
+from ..storage.records import BatchRecord, JobRecord, NewRun
+from .effects import Effects
+
+#: The error a cancelled batch's compensations receive.
+CANCELLED_REASON = "batch cancelled"
+
+
+def reason(batch: BatchRecord) -> str:
+    """The ``error`` a compensation of ``batch`` is told: why the batch is being undone."""
+    if batch.status == BatchStatus.CANCELLED:
+        return CANCELLED_REASON
+    return batch.error or "batch finished while the job ran"
+
+
+def run_for(batch: BatchRecord, original: JobRecord, error: str) -> NewRun:
+    """The compensation run that undoes ``original``."""
+    return NewRun(
+        batch_id=batch.id,
+        kind=JobKind.COMPENSATION,
+        position=original.position,
+        job_path=original.compensation_path,
+        compensates_id=original.id,
+        args=original.args,
+        meta={
+            "batch_id": str(batch.id),
+            "original_job_id": str(original.id),
+            "original_job_class": original.job_path,
+            "original_position": original.position,
+            "original_result": original.result,
+            "error": error,
+            "context": batch.context,
+        },
+        **original.compensation_tuning,
+    )
+
+
+def compensate(
+    storage: Storage,
+    batch: BatchRecord,
+    originals: Sequence[JobRecord],
+    error: str,
+    fx: Effects,
+) -> None:
+    """Record a compensation run for each original and start them (newest position first)."""
+    if originals:
+        storage.insert_runs([run_for(batch, original, error) for original in originals])
+    storage.set_compensation_status(batch.id, CompensationStatus.RUNNING)
+    advance(storage, batch.id, fx)
+
+
+def undo_batch(
+    storage: Storage, batch: BatchRecord, error: str, fx: Effects, also: Sequence[JobRecord] = ()
+) -> None:
+    """Undo every completed job of a finished batch (and ``also``), once running ones are done."""
+    if not batch.has_compensation:
+        return
+    originals = [*storage.completed_with_compensation(batch.id), *also]
+    if originals or storage.running_with_compensation(batch.id):
+        compensate(storage, batch, originals, error, fx)
+
+
+def advance(storage: Storage, batch_id: uuid.UUID, fx: Effects) -> bool:
+    """Start the next compensation, or end ``compensation_status`` when none is left."""
+    if storage.has_active(batch_id, JobKind.COMPENSATION):
+        return False
+    batch = storage.get_batch(batch_id)
+    assert batch is not None
+    if batch.status not in OPEN_BATCH and storage.running_with_compensation(batch.id):
+        return False  # wait: whatever the running jobs complete is undone too, in its place
+    nxt = storage.first_pending(batch.id, JobKind.COMPENSATION, newest_first=True)
+    if nxt is not None:
+        return fx.start(nxt.id, batch.queue, nxt.timeout)
+    final = (
+        CompensationStatus.FAILED
+        if storage.compensation_failures(batch.id)
+        else CompensationStatus.COMPLETED
+    )
+    if storage.set_compensation_status(batch.id, final, only_if=[CompensationStatus.RUNNING]):
+        fx.send(signals.compensation_finished, batch.id, status=final)
+        return True
+    return False

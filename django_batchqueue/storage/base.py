@@ -1,0 +1,291 @@
+"""The storage interface: every read and write of batch state goes through these verbs.
+
+A backend decides *who acts* with conditional transitions: each transition method changes state
+only from the state it names and returns whether it did (a row count, a script's answer), so two
+workers racing for the same job or the same settle never both win. Structural decisions for one
+batch (advance a chain, add jobs, start callbacks or compensations) are made inside
+:meth:`Storage.decide`, which serialises them per batch; work that must happen only once the
+decision is durable (enqueueing RQ jobs, sending signals) is registered with
+:meth:`Storage.on_commit`.
+
+Backends declare what else they can do with ``supports_*`` flags, the way django-tasks backends
+do, and :meth:`Storage.check` reports configuration problems to ``manage.py check``.
+Records (:mod:`.records`) cross the interface, never ORM instances.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from .records import BatchRecord, Counts, JobRecord, NewJob, NewRun
+
+
+@dataclass(frozen=True)
+class BatchQuery:
+    """Filters and order of a batch listing (the REST API's ``GET batches/``)."""
+
+    status: str | None = None
+    type: str | None = None
+    has_compensation: bool | None = None
+    name_contains: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    created_by_id: Any = None
+    #: Only the counters and timestamps (no context, options, callbacks).
+    summary: bool = True
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    """Filters and order of the rows of one batch."""
+
+    batch_id: uuid.UUID
+    kind: str | None = None
+    status: str | None = None
+    #: ``"position"`` (jobs in order), ``"started"`` (what ran first, then the rest) or
+    #: ``"ran"`` (only rows that started, in the order they started).
+    order: str = "position"
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """What orchestration, control, reconciliation and the read APIs need from a backend."""
+
+    #: Several writes inside :meth:`atomic` commit together or not at all.
+    supports_transactions: ClassVar[bool]
+    #: Batches are Django model rows: the admin's changelist and ORM filters can list them.
+    supports_querysets: ClassVar[bool]
+    #: State survives a restart of the process that holds it.
+    supports_durability: ClassVar[bool]
+
+    # -- units of work ----------------------------------------------------------------------
+
+    def atomic(self) -> AbstractContextManager[Any]:
+        """A unit of work: what is written inside commits together."""
+        ...
+
+    def decide(self, batch_id: uuid.UUID) -> AbstractContextManager[bool]:
+        """A unit of work that serialises with every other decision about ``batch_id``.
+
+        Yields whether the batch exists.
+        """
+        ...
+
+    def lock(self, batch_id: uuid.UUID) -> bool:
+        """Inside :meth:`atomic`: serialise the rest of it with other decisions on the batch."""
+        ...
+
+    def on_commit(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` once the current unit of work has committed (at once outside one)."""
+        ...
+
+    def check(self) -> list[Any]:
+        """``django.core.checks`` messages about this backend's configuration."""
+        ...
+
+    # -- creating ---------------------------------------------------------------------------
+
+    def create_batch(self, batch: BatchRecord, jobs: Sequence[NewJob]) -> None: ...
+
+    def add_new_jobs(self, batch_id: uuid.UUID, jobs: Sequence[NewJob]) -> None: ...
+
+    def insert_runs(self, runs: Sequence[NewRun]) -> None:
+        """Store callback or compensation runs (status ``pending``)."""
+        ...
+
+    # -- job transitions (each returns whether it happened) ---------------------------------
+
+    def claim_and_load(self, row_id: str, rq_job_id: str | None, worker: str) -> JobRecord | None:
+        """queued -> running for this RQ job (any RQ job when ``None``), with the batch loaded."""
+        ...
+
+    def complete_and_count(self, row: JobRecord, result: Any) -> Counts | None:
+        """running -> completed and the batch's ``completed_jobs`` + 1, atomically."""
+        ...
+
+    def finish(
+        self,
+        row: JobRecord,
+        status: str,
+        *,
+        result: Any = None,
+        error: str = "",
+        traceback: str = "",
+    ) -> bool:
+        """running -> completed/failed for the run ``row`` describes (same RQ job)."""
+        ...
+
+    def requeue_after_failure(
+        self, row: JobRecord, rq_job_id: str, error: str, traceback: str
+    ) -> bool:
+        """running -> queued for another attempt as ``rq_job_id``, keeping the attempt's error."""
+        ...
+
+    def queue_pending(self, row_id: uuid.UUID, rq_job_id: str) -> bool:
+        """pending -> queued as ``rq_job_id``."""
+        ...
+
+    def reassign_rq_job(self, row_id: uuid.UUID, old_rq_job_id: str, new_rq_job_id: str) -> bool:
+        """A queued row whose RQ job vanished gets a new one."""
+        ...
+
+    def cancel_unstarted(self, batch_id: uuid.UUID) -> int:
+        """pending/queued jobs -> cancelled, counted on the batch; returns how many."""
+        ...
+
+    # -- batch transitions ------------------------------------------------------------------
+
+    def count(
+        self,
+        batch_id: uuid.UUID,
+        *,
+        completed: int = 0,
+        failed: int = 0,
+        cancelled: int = 0,
+        context: dict[str, Any] | None = None,
+    ) -> bool:
+        """Add to the counters (and, for a chain step, store the context)."""
+        ...
+
+    def grow(self, batch_id: uuid.UUID, n: int, has_compensation: bool) -> bool:
+        """An open batch gains ``n`` jobs; False when it has finished or does not exist."""
+        ...
+
+    def mark_started(self, batch_id: uuid.UUID) -> bool:
+        """pending -> running."""
+        ...
+
+    def settle(self, batch_id: uuid.UUID) -> bool:
+        """open -> completed once every job has finished; True for the one caller that did it."""
+        ...
+
+    def close(self, batch_id: uuid.UUID, status: str, error: str = "") -> bool:
+        """open -> failed/cancelled; True for the one caller that did it."""
+        ...
+
+    def reopen_for_retry(self, batch_id: uuid.UUID) -> bool:
+        """failed (or completed with failures, allowing them) -> running, before compensation."""
+        ...
+
+    def set_compensation_status(
+        self, batch_id: uuid.UUID, status: str, only_if: Iterable[str | None] | None = None
+    ) -> bool: ...
+
+    def reset_for_retry(self, batch_id: uuid.UUID) -> list[JobRecord]:
+        """Failed and cancelled jobs back to pending, uncounted; returned in position order."""
+        ...
+
+    # -- reads the engine decides with ------------------------------------------------------
+
+    def get_batch(self, batch_id: uuid.UUID) -> BatchRecord | None: ...
+
+    def load_job(self, row_id: uuid.UUID) -> JobRecord | None:
+        """A row with its batch loaded."""
+        ...
+
+    def job_status(self, row_id: uuid.UUID) -> str | None: ...
+
+    def batch_status(self, batch_id: uuid.UUID) -> str | None: ...
+
+    def max_position(self, batch_id: uuid.UUID) -> int:
+        """The highest job position (-1 for none)."""
+        ...
+
+    def first_pending(
+        self, batch_id: uuid.UUID, kind: str, newest_first: bool = False
+    ) -> JobRecord | None:
+        """The pending row of ``kind`` with the lowest (or highest) position."""
+        ...
+
+    def has_active(self, batch_id: uuid.UUID, kind: str) -> bool:
+        """Whether a row of ``kind`` is queued or running."""
+        ...
+
+    def completed_with_compensation(self, batch_id: uuid.UUID) -> list[JobRecord]:
+        """Completed jobs that declare a compensation and have none recorded yet."""
+        ...
+
+    def running_with_compensation(self, batch_id: uuid.UUID) -> bool:
+        """Whether a job that declares a compensation is queued or running."""
+        ...
+
+    def compensation_failures(self, batch_id: uuid.UUID) -> int: ...
+
+    # -- reads for users (manager, admin, API) ----------------------------------------------
+
+    def user_batch(self, batch_id: uuid.UUID) -> Any:
+        """The batch as ``BatchManager.get_batch()`` hands it to users: on SQL storage the
+        ``Batch`` model instance (usable with the ORM and the admin), elsewhere a record."""
+        ...
+
+    def progress_of(self, batch_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, BatchRecord]:
+        """The batches' counters and timestamps (no context), in one read."""
+        ...
+
+    def completed_results(
+        self, batch_id: uuid.UUID, offset: int = 0, limit: int | None = None
+    ) -> list[tuple[uuid.UUID, int, Any]]:
+        """``(job id, position, result)`` of completed jobs, in position order."""
+        ...
+
+    def count_completed(self, batch_id: uuid.UUID) -> int: ...
+
+    def job_result(self, batch_id: uuid.UUID, job_id: uuid.UUID) -> tuple[str, Any] | None:
+        """``(status, result)`` of one row of the batch; ``None`` if it has no such row."""
+        ...
+
+    def list_batches(self, query: BatchQuery, offset: int, limit: int) -> list[BatchRecord]:
+        """Batches matching ``query``, newest first."""
+        ...
+
+    def count_batches(self, query: BatchQuery) -> int: ...
+
+    def list_jobs(self, query: JobQuery, offset: int, limit: int) -> list[JobRecord]:
+        """Rows of one batch matching ``query``, without their tracebacks."""
+        ...
+
+    def count_jobs(self, query: JobQuery) -> int: ...
+
+    def count_runs(self, batch_id: uuid.UUID) -> dict[str, int]:
+        """How many rows of each kind the batch has."""
+        ...
+
+    # -- maintenance (reconcile, prune) -----------------------------------------------------
+
+    def stale_rows(self, status: str, before: datetime, limit: int) -> list[JobRecord]:
+        """The oldest ``limit`` rows in ``status`` (queued or running) since before ``before``,
+        each with its batch's id, type, status and queue loaded."""
+        ...
+
+    def open_queues(self) -> set[str]:
+        """RQ queues of open batches and of queued delayed retries."""
+        ...
+
+    def stalled_batches(self, quiet_since: datetime, limit: int) -> list[uuid.UUID]:
+        """Batches quiet since before ``quiet_since`` that may need a nudge, nothing active."""
+        ...
+
+    def batches_to_prune(
+        self, finished_before: datetime, unfinished_created_before: datetime | None
+    ) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+        """(finished, unfinished) batch ids older than the given times."""
+        ...
+
+    def count_rows(self, batch_ids: Sequence[uuid.UUID]) -> int:
+        """All rows (jobs and runs) of these batches."""
+        ...
+
+    def delete_batches(self, batch_ids: Sequence[uuid.UUID]) -> tuple[int, int]:
+        """Delete batches with all their rows; returns (batches, rows)."""
+        ...
+
+    # -- worker start-up --------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Prepare what a forking worker's horses should inherit (no I/O)."""
+        ...

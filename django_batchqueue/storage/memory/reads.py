@@ -1,0 +1,237 @@
+"""Reads of the memory backend: what the engine decides with, what users see, maintenance."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from ...states import (
+    ACTIVE_JOB,
+    FINISHED_BATCH,
+    OPEN_BATCH,
+    BatchType,
+    CompensationStatus,
+    JobKind,
+    JobStatus,
+)
+from ..base import BatchQuery, JobQuery
+from ..records import BatchRecord, JobRecord
+from .state import MemoryState
+
+
+class MemoryReads(MemoryState):
+    """Every read returns copies, so callers never change the stored records."""
+
+    # -- engine reads -----------------------------------------------------------------------
+
+    def get_batch(self, batch_id: uuid.UUID) -> BatchRecord | None:
+        with self._lock:
+            batch = self.batches.get(batch_id)
+            return None if batch is None else replace(batch)
+
+    def load_job(self, row_id: uuid.UUID) -> JobRecord | None:
+        with self._lock:
+            row = self.jobs.get(row_id)
+            return None if row is None else replace(row, batch=self.get_batch(row.batch_id))
+
+    def job_status(self, row_id: uuid.UUID) -> str | None:
+        row = self.jobs.get(uuid.UUID(str(row_id)))
+        return None if row is None else row.status
+
+    def batch_status(self, batch_id: uuid.UUID) -> str | None:
+        batch = self.batches.get(batch_id)
+        return None if batch is None else batch.status
+
+    def max_position(self, batch_id: uuid.UUID) -> int:
+        return max((r.position for r in self._rows(batch_id, JobKind.JOB)), default=-1)
+
+    def first_pending(
+        self, batch_id: uuid.UUID, kind: str, newest_first: bool = False
+    ) -> JobRecord | None:
+        with self._lock:
+            pending = [r for r in self._rows(batch_id, kind) if r.status == JobStatus.PENDING]
+            if not pending:
+                return None
+            pick = max if newest_first else min
+            return replace(pick(pending, key=lambda r: r.position))
+
+    def has_active(self, batch_id: uuid.UUID, kind: str) -> bool:
+        return any(r.status in ACTIVE_JOB for r in self._rows(batch_id, kind))
+
+    def completed_with_compensation(self, batch_id: uuid.UUID) -> list[JobRecord]:
+        with self._lock:
+            undone = {r.compensates_id for r in self._rows(batch_id, JobKind.COMPENSATION)}
+            return [
+                replace(r)
+                for r in sorted(self._rows(batch_id, JobKind.JOB), key=lambda r: r.position)
+                if r.status == JobStatus.COMPLETED and r.compensation_path and r.id not in undone
+            ]
+
+    def running_with_compensation(self, batch_id: uuid.UUID) -> bool:
+        return any(
+            r.status in ACTIVE_JOB and r.compensation_path
+            for r in self._rows(batch_id, JobKind.JOB)
+        )
+
+    def compensation_failures(self, batch_id: uuid.UUID) -> int:
+        return sum(r.status == JobStatus.FAILED for r in self._rows(batch_id, JobKind.COMPENSATION))
+
+    # -- user reads -------------------------------------------------------------------------
+
+    def user_batch(self, batch_id: uuid.UUID) -> BatchRecord | None:
+        return self.get_batch(batch_id)
+
+    def progress_of(self, batch_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, BatchRecord]:
+        with self._lock:
+            return {b: replace(self.batches[b]) for b in batch_ids if b in self.batches}
+
+    def _completed(self, batch_id: uuid.UUID) -> list[JobRecord]:
+        rows = [r for r in self._rows(batch_id, JobKind.JOB) if r.status == JobStatus.COMPLETED]
+        return sorted(rows, key=lambda r: r.position)
+
+    def completed_results(
+        self, batch_id: uuid.UUID, offset: int = 0, limit: int | None = None
+    ) -> list[tuple[uuid.UUID, int, Any]]:
+        rows = self._completed(batch_id)
+        end = None if limit is None else offset + limit
+        return [(r.id, r.position, r.result) for r in rows[offset:end]]
+
+    def count_completed(self, batch_id: uuid.UUID) -> int:
+        return len(self._completed(batch_id))
+
+    def job_result(self, batch_id: uuid.UUID, job_id: uuid.UUID) -> tuple[str, Any] | None:
+        row = self.jobs.get(job_id)
+        if row is None or row.batch_id != batch_id:
+            return None
+        return row.status, row.result
+
+    def _matching(self, query: BatchQuery) -> list[BatchRecord]:
+        def keep(b: BatchRecord) -> bool:
+            checks = [
+                query.status is None or b.status == query.status,
+                query.type is None or b.type == query.type,
+                query.has_compensation is None or b.has_compensation == query.has_compensation,
+                not query.name_contains or query.name_contains.lower() in b.name.lower(),
+                query.created_after is None or b.created_at >= query.created_after,
+                query.created_before is None or b.created_at < query.created_before,
+                query.created_by_id is None or b.created_by_id == query.created_by_id,
+            ]
+            return all(checks)
+
+        found = [b for b in self.batches.values() if keep(b)]
+        return sorted(found, key=lambda b: (b.created_at, str(b.id)), reverse=True)
+
+    def list_batches(self, query: BatchQuery, offset: int, limit: int) -> list[BatchRecord]:
+        with self._lock:
+            return [replace(b) for b in self._matching(query)[offset : offset + limit]]
+
+    def count_batches(self, query: BatchQuery) -> int:
+        return len(self._matching(query))
+
+    def _jobs(self, query: JobQuery) -> list[JobRecord]:
+        rows = [
+            r
+            for r in self._rows(query.batch_id, query.kind)
+            if query.status is None or r.status == query.status
+        ]
+        if query.order == "ran":
+            rows = [r for r in rows if r.started_at is not None]
+            return sorted(rows, key=lambda r: (r.started_at, r.created_at))
+        if query.order == "started":
+            far = datetime.max.replace(tzinfo=timezone.get_current_timezone())
+            return sorted(rows, key=lambda r: (r.started_at or far, r.position, r.created_at))
+        return sorted(rows, key=lambda r: (r.position, r.created_at))
+
+    def list_jobs(self, query: JobQuery, offset: int, limit: int) -> list[JobRecord]:
+        with self._lock:
+            return [replace(r) for r in self._jobs(query)[offset : offset + limit]]
+
+    def count_jobs(self, query: JobQuery) -> int:
+        return len(self._jobs(query))
+
+    def count_runs(self, batch_id: uuid.UUID) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self._rows(batch_id):
+            counts[row.kind] = counts.get(row.kind, 0) + 1
+        return counts
+
+    # -- maintenance ------------------------------------------------------------------------
+
+    def stale_rows(self, status: str, before: datetime, limit: int) -> list[JobRecord]:
+        with self._lock:
+            since = "enqueued_at" if status == JobStatus.QUEUED else "started_at"
+            rows = [
+                r
+                for r in self.jobs.values()
+                if r.status == status and getattr(r, since) and getattr(r, since) < before
+            ]
+            rows.sort(key=lambda r: getattr(r, since))
+            return [replace(r, batch=self.get_batch(r.batch_id)) for r in rows[:limit]]
+
+    def open_queues(self) -> set[str]:
+        queues = {b.queue for b in self.batches.values() if b.status in OPEN_BATCH}
+        queues |= {
+            self.batches[r.batch_id].queue
+            for r in self.jobs.values()
+            if r.status == JobStatus.QUEUED and r.retry_delay > 0
+        }
+        return queues
+
+    def stalled_batches(self, quiet_since: datetime, limit: int) -> list[uuid.UUID]:
+        with self._lock:
+            found = []
+            for batch in self.batches.values():
+                if batch.updated_at >= quiet_since:
+                    continue
+                rows = self._rows(batch.id)
+                if any(r.status in ACTIVE_JOB for r in rows):
+                    continue
+                is_open = batch.status in OPEN_BATCH
+                done = batch.completed_jobs + batch.failed_jobs + batch.cancelled_jobs
+                if (
+                    (is_open and batch.total_jobs <= done)
+                    or (is_open and batch.type == BatchType.SEQUENTIAL)
+                    or batch.compensation_status == CompensationStatus.RUNNING
+                    or any(
+                        r.kind == JobKind.CALLBACK and r.status == JobStatus.PENDING for r in rows
+                    )
+                ):
+                    found.append(batch.id)
+            return found[:limit]
+
+    def batches_to_prune(
+        self, finished_before: datetime, unfinished_created_before: datetime | None
+    ) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+        finished = [
+            b.id
+            for b in self.batches.values()
+            if b.status in FINISHED_BATCH and b.finished_at and b.finished_at < finished_before
+        ]
+        unfinished = []
+        if unfinished_created_before is not None:
+            unfinished = [
+                b.id
+                for b in self.batches.values()
+                if b.status not in FINISHED_BATCH and b.created_at < unfinished_created_before
+            ]
+        return finished, unfinished
+
+    def count_rows(self, batch_ids: Sequence[uuid.UUID]) -> int:
+        return sum(len(self._rows_of.get(b, [])) for b in batch_ids)
+
+    def delete_batches(self, batch_ids: Sequence[uuid.UUID]) -> tuple[int, int]:
+        with self._lock:
+            batches = rows = 0
+            for batch_id in batch_ids:
+                if self.batches.pop(batch_id, None) is None:
+                    continue
+                batches += 1
+                for row_id in self._rows_of.pop(batch_id, []):
+                    self.jobs.pop(row_id, None)
+                    rows += 1
+            return batches, rows

@@ -1,0 +1,207 @@
+"""Every status change of the SQL backend: one conditional ``UPDATE`` whose row count decides who
+acts. Counters move with ``F()`` increments; nothing here reads a status and then writes it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from ...models import Batch, BatchJob
+from ...states import OPEN_BATCH, UNSTARTED_JOB, BatchStatus, JobKind, JobStatus
+from ..records import JobRecord
+from . import convert
+
+# ---------------------------------------------------------------------------- job rows
+
+
+def _this_run(row: JobRecord) -> QuerySet[BatchJob]:
+    """The row, if it is still in the run ``row`` describes (running, for the same RQ job).
+
+    A run that reconciliation already gave up on (and possibly retried elsewhere) can no longer
+    record anything.
+    """
+    return BatchJob.objects.filter(pk=row.id, status=JobStatus.RUNNING, rq_job_id=row.rq_job_id)
+
+
+def finish(
+    row: JobRecord,
+    status: str,
+    *,
+    result: Any = None,
+    error: str = "",
+    traceback: str = "",
+) -> bool:
+    """running -> completed/failed. A completed row keeps its last failed attempt's error."""
+    changes: dict[str, Any] = {"status": status, "result": result, "finished_at": timezone.now()}
+    if status == JobStatus.FAILED:
+        changes.update(error=error, traceback=traceback)
+    won = bool(_this_run(row).update(**changes))
+    if won:
+        row.status = status
+    return won
+
+
+def requeue_after_failure(row: JobRecord, rq_job_id: str, error: str, traceback: str) -> bool:
+    now = timezone.now()
+    return bool(
+        _this_run(row).update(
+            status=JobStatus.QUEUED,
+            rq_job_id=rq_job_id,
+            error=error,
+            traceback=traceback,
+            enqueued_at=now,
+            finished_at=now,
+        )
+    )
+
+
+def queue_pending(row_id: uuid.UUID, rq_job_id: str) -> bool:
+    return bool(
+        BatchJob.objects.filter(pk=row_id, status=JobStatus.PENDING).update(
+            status=JobStatus.QUEUED, rq_job_id=rq_job_id, enqueued_at=timezone.now()
+        )
+    )
+
+
+def reassign_rq_job(row_id: uuid.UUID, old_rq_job_id: str, new_rq_job_id: str) -> bool:
+    return bool(
+        BatchJob.objects.filter(pk=row_id, status=JobStatus.QUEUED, rq_job_id=old_rq_job_id).update(
+            rq_job_id=new_rq_job_id, enqueued_at=timezone.now()
+        )
+    )
+
+
+def cancel_unstarted(batch_id: uuid.UUID) -> int:
+    n = BatchJob.objects.filter(
+        batch_id=batch_id, kind=JobKind.JOB, status__in=UNSTARTED_JOB
+    ).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
+    if n:
+        count(batch_id, cancelled=n)
+    return n
+
+
+# ---------------------------------------------------------------------------- batch row
+
+
+def lock(batch_id: uuid.UUID) -> bool:
+    """Write to the batch row so the rest of the transaction serialises with others on it.
+
+    On PostgreSQL this takes the row lock; on SQLite the write lock is taken before any read of
+    the transaction (with ``transaction_mode = "IMMEDIATE"``, at its start).
+    """
+    return bool(Batch.objects.filter(pk=batch_id).update(updated_at=timezone.now()))
+
+
+def count(
+    batch_id: uuid.UUID,
+    *,
+    completed: int = 0,
+    failed: int = 0,
+    cancelled: int = 0,
+    context: dict[str, Any] | None = None,
+) -> bool:
+    """Increment counters (and in a chain store the context); also locks the batch row."""
+    changes: dict[str, Any] = {"updated_at": timezone.now()}
+    for name, n in (
+        ("completed_jobs", completed),
+        ("failed_jobs", failed),
+        ("cancelled_jobs", cancelled),
+    ):
+        if n:
+            changes[name] = F(name) + n
+    if context is not None:
+        changes["context"] = context
+    return bool(Batch.objects.filter(pk=batch_id).update(**changes))
+
+
+def grow(batch_id: uuid.UUID, n: int, has_compensation: bool) -> bool:
+    changes: dict[str, Any] = {"total_jobs": F("total_jobs") + n, "updated_at": timezone.now()}
+    if has_compensation:
+        changes["has_compensation"] = True
+    return bool(Batch.objects.filter(pk=batch_id, status__in=OPEN_BATCH).update(**changes))
+
+
+def mark_started(batch_id: uuid.UUID) -> bool:
+    now = timezone.now()
+    return bool(
+        Batch.objects.filter(pk=batch_id, status=BatchStatus.PENDING).update(
+            status=BatchStatus.RUNNING, started_at=now, updated_at=now
+        )
+    )
+
+
+def settle(batch_id: uuid.UUID) -> bool:
+    now = timezone.now()
+    done = F("completed_jobs") + F("failed_jobs") + F("cancelled_jobs")
+    return bool(
+        Batch.objects.filter(pk=batch_id, status__in=OPEN_BATCH, total_jobs__lte=done).update(
+            status=BatchStatus.COMPLETED, finished_at=now, updated_at=now
+        )
+    )
+
+
+def close(batch_id: uuid.UUID, status: str, error: str = "") -> bool:
+    now = timezone.now()
+    return bool(
+        Batch.objects.filter(pk=batch_id, status__in=OPEN_BATCH).update(
+            status=status, error=error, finished_at=now, updated_at=now
+        )
+    )
+
+
+def reopen_for_retry(batch_id: uuid.UUID) -> bool:
+    retryable = Q(status=BatchStatus.FAILED) | Q(
+        status=BatchStatus.COMPLETED, allow_failures=True, failed_jobs__gt=0
+    )
+    return bool(
+        Batch.objects.filter(retryable, pk=batch_id, compensation_status__isnull=True).update(
+            status=BatchStatus.RUNNING, error="", finished_at=None, updated_at=timezone.now()
+        )
+    )
+
+
+def set_compensation_status(
+    batch_id: uuid.UUID, status: str, only_if: Iterable[str | None] | None = None
+) -> bool:
+    qs = Batch.objects.filter(pk=batch_id)
+    if only_if is not None:
+        allowed = list(only_if)
+        cond = Q(compensation_status__in=[s for s in allowed if s is not None])
+        if None in allowed:
+            cond |= Q(compensation_status__isnull=True)
+        qs = qs.filter(cond)
+    return bool(qs.update(compensation_status=status, updated_at=timezone.now()))
+
+
+def reset_for_retry(batch_id: uuid.UUID) -> list[JobRecord]:
+    """Failed/cancelled jobs back to pending (uncounted); returned in position order."""
+    rows = convert.jobs(
+        BatchJob.objects.filter(
+            batch_id=batch_id,
+            kind=JobKind.JOB,
+            status__in=(JobStatus.FAILED, JobStatus.CANCELLED),
+        ).order_by("position")
+    )
+    failed = sum(1 for r in rows if r.status == JobStatus.FAILED)
+    cancelled = len(rows) - failed
+    BatchJob.objects.filter(pk__in=[r.id for r in rows]).update(
+        status=JobStatus.PENDING,
+        attempts=0,
+        error="",
+        traceback="",
+        result=None,
+        started_at=None,
+        finished_at=None,
+        rq_job_id="",
+    )
+    Batch.objects.filter(pk=batch_id).update(
+        failed_jobs=F("failed_jobs") - failed, cancelled_jobs=F("cancelled_jobs") - cancelled
+    )
+    for r in rows:
+        r.status = JobStatus.PENDING
+    return rows

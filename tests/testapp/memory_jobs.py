@@ -1,0 +1,117 @@
+"""Jobs for the fast tier: they record what they did in memory, never in the database."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django_batchqueue import Job, job
+
+#: What the jobs did, in order: (label, details).
+LOG: list[tuple[str, dict]] = []
+
+
+def log(label: str, **details) -> None:
+    LOG.append((label, details))
+
+
+def labels() -> list[str]:
+    return [label for label, _ in LOG]
+
+
+class Square(Job):
+    def run(self, n):
+        log("square", n=n, position=self.position)
+        return n * n
+
+
+class Boom(Job):
+    def run(self, message="boom", **kwargs):
+        log("boom", message=message, position=self.position)
+        raise RuntimeError(message)
+
+
+class Flaky(Job):
+    max_retries = 2
+    retry_delay = 30  # the memory queue runs delayed retries without waiting
+
+    def run(self):
+        log("flaky", attempt=self.attempt)
+        if self.attempt < 3:
+            raise ValueError(f"attempt {self.attempt}")
+        return self.attempt
+
+
+class Step(Job):
+    def run(self, name, fail=False):
+        log("step", name=name, seen=list(self.context.get("steps", [])))
+        if fail:
+            raise RuntimeError(f"step {name} failed")
+        self.context.setdefault("steps", []).append(name)
+        self.context["total"] = Decimal(self.context.get("total", "0")) + Decimal("1.25")
+        return {"step": name}
+
+
+class Undo(Job):
+    def run(self, **kwargs):
+        meta = self.compensation or {}
+        log(
+            "undo",
+            position=meta.get("original_position"),
+            error=meta.get("error"),
+            original_result=meta.get("original_result"),
+            context=self.context,
+            attempt=self.attempt,
+        )
+
+
+class UndoBoom(Job):
+    def run(self, **kwargs):
+        log("undo_boom", position=(self.compensation or {}).get("original_position"))
+        raise RuntimeError("compensation failed")
+
+
+class CarefulUndo(Undo):
+    """A compensation whose class sets its own retries (resolved at dispatch)."""
+
+    max_retries = 4
+    timeout = 9
+
+
+class Callback(Job):
+    max_retries = 1
+
+    def run(self, batch_id, status, error, tag="cb", **kwargs):
+        log(f"callback:{tag}", status=status, error=error, extra=kwargs)
+
+
+class CancelOwnBatch(Job):
+    def run(self, name="canceller"):
+        from django_batchqueue import BatchManager
+
+        log("step", name=name, seen=list(self.context.get("steps", [])))
+        return BatchManager().cancel(self.batch_id, compensate=True)
+
+
+class AddMore(Job):
+    def run(self, add):
+        log("adder", position=self.position)
+        return self.add_jobs(add)
+
+
+class Gate(Job):
+    """Fails while ``OPEN`` is False."""
+
+    OPEN = False
+
+    def run(self, name):
+        log("gate", name=name, open=Gate.OPEN)
+        if not Gate.OPEN:
+            raise RuntimeError("gate closed")
+        self.context.setdefault("steps", []).append(name)
+        return name
+
+
+@job
+def passthrough(**kwargs):
+    log("passthrough", args=kwargs)
+    return "passed"
