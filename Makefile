@@ -17,7 +17,7 @@ help:
 	@echo "make demo          run the demo (map-reduce, chain, saga) on real workers"
 	@echo "make test          run the test suite on SQLite and on PostgreSQL"
 	@echo "make test-django6  the suite again on Django 6 (needs $(PYTHON_DJANGO6))"
-	@echo "make lint          ruff check, ruff format --check and makemigrations --check"
+	@echo "make lint          ruff check, ruff format --check, mypy and makemigrations --check"
 	@echo "make bench         benchmarks against raw RQ"
 
 $(VENV)/.installed: pyproject.toml
@@ -58,6 +58,7 @@ endif
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	DJANGO_SETTINGS_MODULE=tests.settings $(PY) -m django makemigrations --check --dry-run
 
 bench: venv

@@ -20,9 +20,6 @@ from . import conf
 Messages = list[checks.CheckMessage]
 Validator = Callable[[str, Any, Collection[str]], Messages]
 
-#: Storage backends this release can use.
-SUPPORTED_STORAGE = ("sql",)
-
 #: The check id of each key (one id per key: the message says what is wrong with it).
 KEY_IDS: dict[str, str] = {
     "DEFAULT_QUEUE": "django_batchqueue.E001",
@@ -183,17 +180,25 @@ def _named_queues(key: str, value: Any, rq_queues: Collection[str]) -> Messages:
 
 
 def _storage(key: str, value: Any, rq_queues: Collection[str]) -> Messages:
-    if isinstance(value, str) and value in SUPPORTED_STORAGE:
-        return []
-    supported = ", ".join(repr(s) for s in SUPPORTED_STORAGE)
-    return [
-        _error(
-            key,
-            value,
-            f"this release stores batches only in the database ({supported})",
-            f"Remove BATCHQUEUE[{key!r}] or set it to 'sql' (the Batch and BatchJob models)",
-        )
-    ]
+    """An alias of a built-in backend or the dotted path of a class implementing the storage
+    interface; then the backend's own ``check()``."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .storage import ALIASES, _instance
+
+    try:
+        backend = _instance(value)
+    except (ImproperlyConfigured, TypeError) as exc:
+        aliases = ", ".join(repr(a) for a in sorted(ALIASES))
+        return [
+            _error(
+                key,
+                value,
+                str(exc).split(": ", 1)[-1] if "cannot import" in str(exc) else "not a backend",
+                f"Use one of {aliases}, or the dotted path of a storage class",
+            )
+        ]
+    return list(backend.check())
 
 
 def _positive_int(key: str, value: Any, what: str, example: int) -> Messages:

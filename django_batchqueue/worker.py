@@ -48,7 +48,7 @@ class BatchWorkerMixin:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("job_monitoring_interval", self.job_monitoring_interval)
-        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        super().__init__(*args, **kwargs)
         self._heartbeat_stop = threading.Event()
         self._last_reconcile = 0.0
 
@@ -74,9 +74,8 @@ class BatchWorkerMixin:
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         # RQ extends the key by minutes; ours expires in seconds unless the thread refreshes it.
-        super().heartbeat(
-            min(timeout or self.heartbeat_ttl, self.heartbeat_ttl),  # type: ignore[misc]
-            pipeline=pipeline,
+        super().heartbeat(  # type: ignore[misc]
+            min(timeout or self.heartbeat_ttl, self.heartbeat_ttl), pipeline=pipeline
         )
 
     def _start_heartbeat_thread(self) -> None:

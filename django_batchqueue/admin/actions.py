@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from ..exceptions import BatchNotFound, CompensationStarted, NothingToRetry
 from ..execution import control
 from ..models import Batch
 from ..storage import get_storage
+from ..storage.records import BatchRecord
 
 #: Batches named in one message before the rest are summed up as "and N more".
 NAMES_SHOWN = 5
@@ -29,11 +32,11 @@ class Outcome:
 
     level: int
     key: str
-    batch: Batch
+    batch: Batch | BatchRecord
     detail: str = ""
 
 
-def _cancel(batch: Batch, compensate: bool) -> Outcome:
+def _cancel(batch: Batch | BatchRecord, compensate: bool) -> Outcome:
     try:
         cancelled = control.cancel(batch.pk, compensate=compensate)
     except BatchNotFound:
@@ -46,17 +49,17 @@ def _cancel(batch: Batch, compensate: bool) -> Outcome:
     return Outcome(messages.SUCCESS, "cancelled-compensating" if compensate else "cancelled", batch)
 
 
-def cancel(batch: Batch) -> Outcome:
+def cancel(batch: Batch | BatchRecord) -> Outcome:
     """Cancel: jobs not yet started never run, no further chain step starts."""
     return _cancel(batch, compensate=False)
 
 
-def cancel_and_compensate(batch: Batch) -> Outcome:
+def cancel_and_compensate(batch: Batch | BatchRecord) -> Outcome:
     """Cancel, then run the completed jobs' compensations in reverse position order."""
     return _cancel(batch, compensate=True)
 
 
-def retry_failed(batch: Batch) -> Outcome:
+def retry_failed(batch: Batch | BatchRecord) -> Outcome:
     """Re-queue a failed batch's failed and cancelled jobs (a tolerant batch's failed jobs)."""
     try:
         requeued = control.retry_failed(batch.pk)
@@ -118,7 +121,9 @@ def report(request: HttpRequest, outcomes: Iterable[Outcome]) -> None:
 
 
 def run_action(
-    request: HttpRequest, batches: Iterable[Batch], action: Callable[[Batch], Outcome]
+    request: HttpRequest,
+    batches: Iterable[Batch | BatchRecord],
+    action: Callable[[Batch | BatchRecord], Outcome],
 ) -> list[Outcome]:
     """Apply ``action`` to every batch (in creation order) and report the outcomes."""
     outcomes = [action(batch) for batch in batches]
@@ -127,18 +132,18 @@ def run_action(
 
 
 #: Name -> (function, label) of every control action, for the changelist and the buttons.
-CONTROL_ACTIONS: dict[str, tuple[Callable[[Batch], Outcome], str]] = {
+CONTROL_ACTIONS: dict[str, tuple[Callable[[Batch | BatchRecord], Outcome], str]] = {
     "cancel": (cancel, "Cancel"),
     "cancel_and_compensate": (cancel_and_compensate, "Cancel and compensate"),
     "retry_failed": (retry_failed, "Retry failed jobs"),
 }
 
 
-def _changelist_action(name: str, description: str):
+def _changelist_action(name: str, description: str) -> Callable[..., None]:
     function, _ = CONTROL_ACTIONS[name]
 
     @admin.action(description=description, permissions=["control"])
-    def action(modeladmin, request, queryset):
+    def action(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Batch]) -> None:
         run_action(request, queryset.order_by("created_at"), function)
 
     action.__name__ = name
@@ -154,16 +159,16 @@ retry_failed_selected = _changelist_action(
 )
 
 
-def _current_status(batch: Batch) -> str:
+def _current_status(batch: Batch | BatchRecord) -> str:
     return str(get_storage().batch_status(batch.pk) or batch.status)
 
 
-def _current_compensation(batch: Batch) -> str:
+def _current_compensation(batch: Batch | BatchRecord) -> str:
     fresh = get_storage().get_batch(batch.pk)
     return str((fresh or batch).compensation_status)
 
 
-def _label(batch: Batch) -> str:
+def _label(batch: Batch | BatchRecord) -> str:
     return f"“{batch.name}” ({batch.pk})" if batch.name else str(batch.pk)
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth import get_permission_codename
-from django.http import HttpRequest
-from django.urls import path, reverse
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from ..execution import control
@@ -116,7 +116,7 @@ class BatchAdmin(admin.ModelAdmin):
     # -- columns ----------------------------------------------------------------------------
 
     @admin.display(description="Batch", ordering="name")
-    def label(self, batch: Batch):
+    def label(self, batch: Batch) -> str:
         if batch.name:
             return format_html(
                 '<span class="bq-name">{}</span><br><code class="bq-id">{}</code>',
@@ -126,19 +126,19 @@ class BatchAdmin(admin.ModelAdmin):
         return format_html('<code class="bq-id">{}</code>', batch.pk)
 
     @admin.display(description="Status", ordering="status")
-    def status_badge(self, batch: Batch):
+    def status_badge(self, batch: Batch) -> str:
         return display.badge(batch.status, batch=batch)
 
     @admin.display(description="Progress")
-    def progress(self, batch: Batch):
+    def progress(self, batch: Batch) -> str:
         return display.progress_bar(batch)
 
     @admin.display(description="Done / failed / total")
-    def jobs_done(self, batch: Batch):
+    def jobs_done(self, batch: Batch) -> str:
         return display.counts(batch)
 
     @admin.display(description="Jobs")
-    def job_counts(self, batch: Batch):
+    def job_counts(self, batch: Batch) -> str:
         return format_html(
             "{} &nbsp;<span class='bq-muted' data-bq-batch='{}' data-bq-field='more-counts'>"
             "(completed / failed / total; <span class='bq-n-cancelled'>{}</span> cancelled, "
@@ -150,32 +150,32 @@ class BatchAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="Compensation", ordering="compensation_status")
-    def compensation(self, batch: Batch):
+    def compensation(self, batch: Batch) -> str:
         return display.badge(batch.compensation_status, batch=batch, field="compensation")
 
     @admin.display(description="Created", ordering="created_at")
-    def created(self, batch: Batch):
+    def created(self, batch: Batch) -> str:
         return display.admin_datetime(batch.created_at)
 
     @admin.display(description="Duration")
-    def duration(self, batch: Batch):
+    def duration(self, batch: Batch) -> str:
         return display.human_duration(batch.duration)
 
     @admin.display(description="Context")
-    def context_json(self, batch: Batch):
+    def context_json(self, batch: Batch) -> str:
         return display.pretty_json(batch.context)
 
     @admin.display(description="Options")
-    def options_json(self, batch: Batch):
+    def options_json(self, batch: Batch) -> str:
         return display.pretty_json(batch.options)
 
     @admin.display(description="Callbacks")
-    def callbacks_json(self, batch: Batch):
+    def callbacks_json(self, batch: Batch) -> str:
         return display.pretty_json(batch.callbacks)
 
     # -- URLs and pages ---------------------------------------------------------------------
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         return [
@@ -197,11 +197,21 @@ class BatchAdmin(admin.ModelAdmin):
             "intervalMs": POLL_INTERVAL_MS,
         }
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         extra_context = {**(extra_context or {}), "bq_config": self.live_config()}
         return super().changelist_view(request, extra_context)
 
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Batch | None = None,
+    ) -> HttpResponse:
         if obj is not None:
             context.update(batch_page_context(obj, self.admin_site.name))
             context["bq_config"] = self.live_config()
@@ -209,7 +219,7 @@ class BatchAdmin(admin.ModelAdmin):
             context["bq_live"] = display.is_live(obj.status, obj.compensation_status)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    def control_buttons(self, request: HttpRequest, batch: Batch) -> list[dict[str, str]]:
+    def control_buttons(self, request: HttpRequest, batch: Batch) -> list[dict[str, Any]]:
         """The control buttons that apply to the batch as it is now (none without permission)."""
         if not self.has_control_permission(request, batch):
             return []

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from ..states import CompensationStatus
 
@@ -14,10 +18,10 @@ class CompensationFilter(admin.SimpleListFilter):
     parameter_name = "compensation"
     NONE = "none"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [(self.NONE, "Nothing to compensate"), *CompensationStatus.choices]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
         if value == self.NONE:
             return queryset.filter(compensation_status__isnull=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -80,13 +81,13 @@ class BatchJobAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
         # The batch page links here filtered by its batch.
         return lookup in ("batch__id__exact", "batch__exact") or super().lookup_allowed(
             lookup, value, request
         )
 
-    def get_queryset(self, request: HttpRequest):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[BatchJob]:
         queryset = super().get_queryset(request)
         match = request.resolver_match
         if match is not None and (match.url_name or "").endswith("_changelist"):
@@ -95,7 +96,7 @@ class BatchJobAdmin(admin.ModelAdmin):
         return queryset
 
     @admin.display(description="Job", ordering="job_path")
-    def job(self, job: BatchJob):
+    def job(self, job: BatchJob) -> str:
         return format_html(
             '<span title="{}">{}</span><br><code class="bq-id">{}</code>',
             job.job_path,
@@ -104,34 +105,34 @@ class BatchJobAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="Batch", ordering="batch__created_at")
-    def batch_link(self, job: BatchJob):
+    def batch_link(self, job: BatchJob) -> str:
         url = reverse(f"{self.admin_site.name}:django_batchqueue_batch_change", args=[job.batch_id])
         return format_html('<a href="{}">{}</a>', url, job.batch)
 
     @admin.display(description="Status", ordering="status")
-    def status_badge(self, job: BatchJob):
+    def status_badge(self, job: BatchJob) -> str:
         return display.badge(job.status)
 
     @admin.display(description="Last error")
-    def error_preview(self, job: BatchJob):
+    def error_preview(self, job: BatchJob) -> str:
         return format_html('<span title="{}">{}</span>', job.error, display.preview(job.error))
 
     @admin.display(description="Duration")
-    def duration(self, job: BatchJob):
+    def duration(self, job: BatchJob) -> str:
         return display.human_duration(job.duration)
 
     @admin.display(description="Traceback")
-    def traceback_text(self, job: BatchJob):
+    def traceback_text(self, job: BatchJob) -> str:
         return format_html('<pre class="bq-json">{}</pre>', job.traceback) if job.traceback else ""
 
     @admin.display(description="Args")
-    def args_json(self, job: BatchJob):
+    def args_json(self, job: BatchJob) -> str:
         return display.pretty_json(job.args)
 
     @admin.display(description="Framework data (meta)")
-    def meta_json(self, job: BatchJob):
+    def meta_json(self, job: BatchJob) -> str:
         return display.pretty_json(job.meta)
 
     @admin.display(description="Result")
-    def result_json(self, job: BatchJob):
+    def result_json(self, job: BatchJob) -> str:
         return display.pretty_json(job.result)

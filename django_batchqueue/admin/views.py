@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
@@ -37,7 +38,7 @@ def parse_ids(raw: str) -> list[uuid.UUID]:
     return ids
 
 
-def progress_view(model_admin: BatchAdmin):
+def progress_view(model_admin: BatchAdmin) -> Callable[[HttpRequest], HttpResponse]:
     """``GET …/batch/progress/?ids=a,b`` → ``{"batches": {id: progress}}`` in one query."""
 
     @never_cache
@@ -64,7 +65,7 @@ def progress_payload(batch: Any) -> dict[str, Any]:
     }
 
 
-def control_view(model_admin: BatchAdmin):
+def control_view(model_admin: BatchAdmin) -> Callable[..., HttpResponse]:
     """``POST …/batch/<id>/control/<action>/``: the batch page's buttons (CSRF-protected by
     the admin site), then back to the batch page with a message."""
 

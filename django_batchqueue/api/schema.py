@@ -96,7 +96,7 @@ class BatchQueueAutoSchema(AutoSchema):
         op = self._operation()
         return op.summary if op else super().get_summary()
 
-    def get_description(self) -> str:
+    def get_description(self) -> str:  # type: ignore[override]  # drf-spectacular's signature
         op = self._operation()
         return op.description if op and op.description else super().get_description()
 
@@ -122,9 +122,11 @@ class BatchQueueSchemaGenerator(SchemaGenerator):
 
     def _initialise_endpoints(self) -> None:
         super()._initialise_endpoints()
+        # Each endpoint is (path, path_regex, method, view).
+        endpoints: list[Any] = list(self.endpoints or [])
         self.endpoints = [
             endpoint
-            for endpoint in self.endpoints
+            for endpoint in endpoints
             if isinstance(
                 getattr(getattr(endpoint[3], "cls", None), "schema", None), BatchQueueAutoSchema
             )

@@ -77,7 +77,8 @@ class BatchDetailSerializer(serializers.Serializer):
         choices=CompensationStatus.choices, allow_null=True
     )
     error = serializers.CharField(allow_blank=True)
-    context = serializers.JSONField()
+    # A declared field, not the serializer's ``context`` property (DRF moves it aside).
+    context = serializers.JSONField()  # type: ignore[assignment]
     created_by = serializers.IntegerField(source="created_by_id", allow_null=True)
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)

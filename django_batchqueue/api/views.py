@@ -55,8 +55,8 @@ class BatchViewSet(viewsets.GenericViewSet):
             permissions.append(CanControlBatches())
         return permissions
 
-    def get_queryset(self) -> list[Any]:
-        return []  # reads go through storage; DRF's schema generation asks for this
+    def get_queryset(self) -> Any:
+        return []  # reads go through storage; only DRF's schema generation asks for this
 
     def _owner(self) -> Any:
         """The user whose batches this request may see, or None when it may see all."""

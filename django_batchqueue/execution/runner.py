@@ -10,6 +10,7 @@ parent).
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from django.db import close_old_connections
@@ -96,7 +97,7 @@ def run(row: Any) -> Outcome:
 
 
 def _why_not_claimed(row_id: str) -> str:
-    status = get_storage().job_status(row_id)
+    status = get_storage().job_status(uuid.UUID(row_id))
     if status is None:
         logger.warning("batchqueue: job row %s does not exist (pruned?); nothing run", row_id)
         return "missing"

@@ -178,7 +178,7 @@ def test_tuning_is_resolved_at_dispatch_and_stored_with_each_row(queue, m):
         .on_failure(jobs.Callback)
         .dispatch()
     )
-    (first, second) = rows(batch_id)
+    (first, _second) = rows(batch_id)
     assert (first.max_retries, first.compensation_tuning) == (
         1,
         {"max_retries": 4, "retry_delay": 0.0, "timeout": 9},

@@ -15,7 +15,7 @@ class Event(models.Model):
         return self.label
 
 
-def record(label: str, **payload) -> None:
+def record(label: str, **payload: object) -> None:
     Event.objects.create(label=label, payload=payload)
 
 

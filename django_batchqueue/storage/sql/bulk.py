@@ -66,7 +66,7 @@ def insert_new_jobs(batch_id: Any, jobs: Sequence[NewJob], created_at: datetime)
         return
     q = connection.ops.quote_name
     table = q(BatchJob._meta.db_table)
-    columns = ", ".join(q(f.column) for f in fields)
+    columns = ", ".join(q(str(f.column)) for f in fields)
     # JSON columns take the already-encoded text. psycopg's COPY adapts UUIDs and datetimes
     # itself; SQLite needs Django's representation (hex UUIDs, ISO datetimes), computed once per
     # distinct value since most values repeat across the rows of one batch.

@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 from django.db import connections, router, transaction
-from django.db.models import F
+from django.db.models import F, Field, Model
 from django.utils import timezone
 
 from ... import conf
@@ -24,12 +24,12 @@ from ..records import BatchRecord, Counts, JobRecord
 from . import convert, transitions
 
 
-def _fields(model: type) -> list[Any]:
+def _fields(model: type[Model]) -> list[Any]:
     return [f for f in model._meta.concrete_fields]
 
 
 @cache
-def _converters(model: type, vendor: str, alias: str) -> list[tuple[Any, list[Any]]]:
+def _converters(model: type[Model], vendor: str, alias: str) -> list[tuple[Any, list[Any]]]:
     connection = connections[alias]
     out = []
     for field in _fields(model):
@@ -39,7 +39,7 @@ def _converters(model: type, vendor: str, alias: str) -> list[tuple[Any, list[An
     return out
 
 
-def _build(model: type, alias: str, values: list[Any]) -> dict[str, Any]:
+def _build(model: type[Model], alias: str, values: list[Any]) -> dict[str, Any]:
     """Raw column values as ``{attname: value}``, converted as the ORM's compiler does."""
     connection = connections[alias]
     converted = {}
@@ -52,12 +52,19 @@ def _build(model: type, alias: str, values: list[Any]) -> dict[str, Any]:
     return converted
 
 
-def _prep(model: type, field: str, value: Any, connection: Any) -> Any:
-    return model._meta.get_field(field).get_db_prep_save(value, connection)
+@cache
+def _field(model: type[Model], name: str) -> Field[Any, Any]:
+    found = model._meta.get_field(name)
+    assert isinstance(found, Field)
+    return found
+
+
+def _prep(model: type[Model], field: str, value: Any, connection: Any) -> Any:
+    return _field(model, field).get_db_prep_save(value, connection)
 
 
 @cache
-def _cols(model: type, alias: str, prefix: str = "") -> str:
+def _cols(model: type[Model], alias: str, prefix: str = "") -> str:
     q = connections[alias].ops.quote_name
     return ", ".join(f"{prefix}{q(f.column)}" for f in _fields(model))
 
@@ -240,7 +247,7 @@ def complete_and_count(row: JobRecord, result: Any) -> Counts | None:
 
 
 @cache
-def _index(model: type, attname: str) -> int:
+def _index(model: type[Model], attname: str) -> int:
     return [f.attname for f in _fields(model)].index(attname)
 
 
