@@ -35,6 +35,7 @@ class BatchBuilder:
         self._rq_queue: str | None = None
         self._defaults: dict[str, Any] = {}
         self._label = ""
+        self._max_concurrency: int | None = None
         self._user: Any = _FROM_REQUEST
 
     def __repr__(self) -> str:
@@ -74,6 +75,18 @@ class BatchBuilder:
                 "failed step"
             )
         self._allow_failures = bool(flag)
+        return self
+
+    def max_concurrency(self, n: int) -> BatchBuilder:
+        """Parallel only: at most ``n`` of the batch's jobs queued or running at once; the rest
+        wait their turn and start in position order as earlier ones finish."""
+        if self._type == BatchType.SEQUENTIAL:
+            raise InvalidDefinition(
+                "max_concurrency() applies to parallel batches; a chain runs one step at a time"
+            )
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise InvalidDefinition(f"max_concurrency must be a whole number >= 1, got {n!r:.80}")
+        self._max_concurrency = n
         return self
 
     def queue(self, name: str) -> BatchBuilder:
@@ -133,6 +146,9 @@ class BatchBuilder:
             )
         queue = resolve_queue(named=self._queue_name, rq_name=self._rq_queue)
         user = _current_user() if self._user is _FROM_REQUEST else self._user
+        options = dict(self._defaults)
+        if self._type == BatchType.PARALLEL:
+            options[flow.WINDOW_OPTION] = flow.window_at_dispatch()
         batch = BatchRecord(
             id=uuid.uuid4(),
             type=self._type,
@@ -140,16 +156,22 @@ class BatchBuilder:
             name=self._label,
             queue=queue,
             total_jobs=len(self._specs),
+            max_concurrency=self._max_concurrency,
             context=self._context,
             callbacks={event: spec.as_stored() for event, spec in self._callbacks.items()},
-            options=self._defaults,
+            options=options,
             allow_failures=self._allow_failures,
             has_compensation=any(spec.compensation_path for spec in self._specs),
             created_by_id=getattr(user, "pk", None),
         )
         rows, enq = flow.plan(
-            self._specs, batch_type=self._type, queue=queue, defaults=self._defaults
+            self._specs,
+            batch_type=self._type,
+            queue=queue,
+            defaults=self._defaults,
+            limit=flow.limit_of(batch),
         )
+        batch.waiting_jobs = flow.waiting_in(rows)
         storage = get_storage()
         fx = Effects(storage)
         with storage.atomic():

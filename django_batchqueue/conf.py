@@ -34,6 +34,9 @@ DEFAULTS: dict[str, Any] = {
     # re-run (at least once, as after any crash). Settling, callbacks, chain steps and
     # compensations always commit synchronously, and flush these with them.
     "ASYNC_JOB_COMMITS": True,
+    # Fair turns: a parallel batch keeps at most this many of its jobs queued or running and
+    # releases more as they finish, so batches sharing a queue take turns. None: all at once.
+    "RELEASE_WINDOW": 100,
     # REST API: permission classes (dotted paths) whose users see every batch.
     "API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     # REST API: also admit any other authenticated user, showing them only the batches they

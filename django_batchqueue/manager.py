@@ -101,6 +101,8 @@ def progress_of(batch: Any) -> dict[str, Any]:
         "failed_jobs": batch.failed_jobs,
         "cancelled_jobs": batch.cancelled_jobs,
         "pending_jobs": batch.pending_jobs,
+        "active_jobs": batch.active_jobs,
+        "waiting_jobs": batch.waiting_jobs,
         "progress_percentage": batch.progress_percentage,
         "has_compensation": batch.has_compensation,
         "compensation_status": batch.compensation_status,

@@ -46,6 +46,14 @@ class Batch(BatchFigures, models.Model):
     completed_jobs = models.PositiveIntegerField(default=0)
     failed_jobs = models.PositiveIntegerField(default=0)
     cancelled_jobs = models.PositiveIntegerField(default=0)
+    waiting_jobs = models.PositiveIntegerField(
+        default=0, help_text="Jobs waiting for their turn (pending: not yet handed to RQ)."
+    )
+    max_concurrency = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="At most this many of the batch's jobs queued or running at once.",
+    )
 
     context = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     callbacks = models.JSONField(

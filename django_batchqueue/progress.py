@@ -17,6 +17,7 @@ class BatchFigures:
     completed_jobs: int
     failed_jobs: int
     cancelled_jobs: int
+    waiting_jobs: int
     started_at: datetime | None
     finished_at: datetime | None
 
@@ -26,6 +27,11 @@ class BatchFigures:
         return max(
             self.total_jobs - self.completed_jobs - self.failed_jobs - self.cancelled_jobs, 0
         )
+
+    @property
+    def active_jobs(self) -> int:
+        """Jobs handed to RQ and not finished: queued or running."""
+        return max(self.pending_jobs - self.waiting_jobs, 0)
 
     @property
     def is_finished(self) -> bool:

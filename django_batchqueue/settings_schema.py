@@ -36,6 +36,7 @@ KEY_IDS: dict[str, str] = {
     "ASYNC_JOB_COMMITS": "django_batchqueue.E012",
     "API_PERMISSION_CLASSES": "django_batchqueue.E013",
     "API_USERS_SEE_OWN_BATCHES": "django_batchqueue.E014",
+    "RELEASE_WINDOW": "django_batchqueue.E016",
 }
 NOT_A_DICT_ID = "django_batchqueue.E015"
 UNKNOWN_KEY_ID = "django_batchqueue.W001"
@@ -323,6 +324,12 @@ def _api_permission_classes(key: str, value: Any, rq_queues: Collection[str]) ->
     return messages
 
 
+def _release_window(key: str, value: Any, rq_queues: Collection[str]) -> Messages:
+    if value is None:
+        return []  # release every job at dispatch
+    return _positive_int(key, value, "jobs queued or running per batch, or None", 100)
+
+
 VALIDATORS: dict[str, Validator] = {
     "DEFAULT_QUEUE": _default_queue,
     "NAMED_QUEUES": _named_queues,
@@ -338,4 +345,5 @@ VALIDATORS: dict[str, Validator] = {
     "ASYNC_JOB_COMMITS": _boolean,
     "API_PERMISSION_CLASSES": _api_permission_classes,
     "API_USERS_SEE_OWN_BATCHES": _boolean,
+    "RELEASE_WINDOW": _release_window,
 }

@@ -142,11 +142,20 @@ class BatchAdmin(admin.ModelAdmin):
         return format_html(
             "{} &nbsp;<span class='bq-muted' data-bq-batch='{}' data-bq-field='more-counts'>"
             "(completed / failed / total; <span class='bq-n-cancelled'>{}</span> cancelled, "
-            "<span class='bq-n-pending'>{}</span> not finished)</span>",
+            "<span class='bq-n-pending'>{}</span> not finished: "
+            "<span class='bq-n-active'>{}</span> queued or running, "
+            "<span class='bq-n-waiting'>{}</span> waiting for their turn)</span>{}",
             display.counts(batch),
             batch.pk,
             batch.cancelled_jobs,
             batch.pending_jobs,
+            batch.active_jobs,
+            batch.waiting_jobs,
+            format_html(
+                " &nbsp;<span class='bq-muted'>at most {} at once</span>", batch.max_concurrency
+            )
+            if batch.max_concurrency
+            else "",
         )
 
     @admin.display(description="Compensation", ordering="compensation_status")

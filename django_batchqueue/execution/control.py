@@ -38,28 +38,32 @@ def add_jobs(batch_id: Any, jobs: Any) -> list[str]:
     storage = get_storage()
     fx = Effects(storage)
     with storage.atomic():
-        # Growing total_jobs first locks the batch: it cannot settle while we add, and if it
-        # settled first we see it here and refuse, so added jobs are never orphaned.
-        if not storage.grow(uid, len(specs), any(s.compensation_path for s in specs)):
-            status = storage.batch_status(uid)
-            if status is None:
-                raise BatchNotFound(f"no batch with id {str(uid)!r}")
-            raise BatchClosed(
-                f"batch {uid} is {status}; jobs can only be added to a pending or running batch"
-            )
-        batch = _loaded(uid)
+        batch = storage.get_batch(uid)
+        if batch is None:
+            raise BatchNotFound(f"no batch with id {str(uid)!r}")
         rows, enq = flow.plan(
             specs,
             batch_type=batch.type,
             queue=batch.queue,
             defaults=batch.options,
-            start_position=storage.max_position(uid) + 1,
+            limit=flow.limit_of(batch),
             at_dispatch=False,
         )
+        # Growing total_jobs locks the batch: it cannot settle while we add, and if it settled
+        # first we see it here and refuse, so added jobs are never orphaned.
+        has_compensation = any(s.compensation_path for s in specs)
+        if not storage.grow(uid, len(rows), has_compensation, waiting=flow.waiting_in(rows)):
+            raise BatchClosed(
+                f"batch {uid} is {storage.batch_status(uid)}; jobs can only be added to a "
+                "pending or running batch"
+            )
+        start = storage.max_position(uid) + 1  # read under the lock: positions never clash
+        for row in rows:
+            row.position += start
         storage.add_new_jobs(uid, rows)
         for item in enq:
             fx.enqueue(item)
-        flow.after_add(storage, batch, fx)
+        flow.after_add(storage, _loaded(uid), fx)
         fx.release()
     return [str(row.id) for row in rows]
 

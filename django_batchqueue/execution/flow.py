@@ -1,10 +1,18 @@
 """What starts now: the one place that decides which of a batch's jobs are released, and when.
 
 Jobs are released at dispatch, when jobs are added, when a retry re-queues failed ones, when a
-job finishes, and when reconciliation nudges a quiet batch. Each of those asks this module. A
-parallel batch releases everything at once; a chain releases its lowest pending step once no
-step is queued or running. Per-batch caps, fair turns and nested batches change this module,
-not the state machines that call it.
+job finishes, and when reconciliation nudges a quiet batch. Each of those asks this module.
+
+- A **chain** releases its lowest pending step once no step is queued or running.
+- A **parallel batch** may have a *limit*: its ``max_concurrency(n)`` cap, and its release
+  window (``BATCHQUEUE["RELEASE_WINDOW"]`` at dispatch, default 100), whichever is smaller. At
+  most that many of its jobs are queued or running at once; the rest wait as ``pending`` and
+  are released in position order. A cap releases as each job finishes; a window alone is
+  topped up when it has fallen to half, so that batches sharing a queue take turns without a
+  release for every job. Without a limit every job is queued at once.
+
+Per-batch caps, fair turns and nested batches change this module, not the state machines that
+call it.
 """
 
 from __future__ import annotations
@@ -15,14 +23,40 @@ from typing import Any
 
 from django.utils import timezone
 
+from .. import conf
 from ..definitions import JobSpec, resolve_tuning
 from ..serialization import dumps
 from ..states import OPEN_BATCH, BatchType, CompensationStatus, JobKind, JobStatus
 from ..storage.base import Storage
-from ..storage.records import BatchRecord, JobRecord, NewJob
+from ..storage.records import BatchRecord, Counts, JobRecord, NewJob
 from . import callbacks, compensation, settling
 from .effects import Effects
 from .queues import Enqueue
+
+#: Where a batch's release window is stored (read from the settings once, at dispatch).
+WINDOW_OPTION = "release_window"
+
+
+def window_at_dispatch() -> int | None:
+    """``RELEASE_WINDOW`` as configured now (``None``: release everything at dispatch)."""
+    value = conf.get("RELEASE_WINDOW")
+    return None if value is None else int(value)
+
+
+def limit_of(batch: BatchRecord) -> int | None:
+    """How many of a parallel batch's jobs may be queued or running at once (``None``: all)."""
+    limits = [n for n in (batch.max_concurrency, batch.options.get(WINDOW_OPTION)) if n]
+    return min(limits) if limits else None
+
+
+def wants_release(batch: BatchRecord, counts: Counts) -> bool:
+    """After a job of ``batch`` finished with ``counts``: is it time to release more?"""
+    limit = limit_of(batch)
+    if not counts.waiting or limit is None or counts.status not in OPEN_BATCH:
+        return False
+    if batch.max_concurrency and batch.max_concurrency <= limit:
+        return counts.active < limit  # a cap: every free place at once
+    return counts.active <= limit // 2  # a window: top up once half of it has run
 
 
 def plan(
@@ -31,19 +65,24 @@ def plan(
     batch_type: str,
     queue: str,
     defaults: dict[str, Any],
+    limit: int | None = None,
     start_position: int = 0,
     at_dispatch: bool = True,
 ) -> tuple[list[NewJob], list[Enqueue]]:
     """Rows for ``specs`` at positions ``start_position...``, and the RQ jobs of those that start
-    with them: every job of a parallel batch; a chain's first step, at dispatch only (steps
-    appended to a running chain wait their turn).
+    with them: a parallel batch's first ``limit`` jobs (all without one) at dispatch, or none of
+    the jobs appended to a limited batch (:func:`after_add` releases them); a chain's first
+    step, at dispatch only (steps appended to a running chain wait their turn).
     """
     now = timezone.now()
     rows: list[NewJob] = []
     enq: list[Enqueue] = []
     for offset, spec in enumerate(specs):
         tuning = resolve_tuning(spec.tuning, spec.class_tuning, defaults)
-        starts = batch_type == BatchType.PARALLEL or (at_dispatch and offset == 0)
+        if batch_type == BatchType.PARALLEL:
+            starts = limit is None or (at_dispatch and offset < limit)
+        else:
+            starts = at_dispatch and offset == 0
         row_id = uuid.uuid4()
         row = NewJob(
             id=row_id,
@@ -70,41 +109,79 @@ def plan(
     return rows, enq
 
 
+def waiting_in(rows: Sequence[NewJob]) -> int:
+    return sum(1 for row in rows if row.status == JobStatus.PENDING)
+
+
+def release(storage: Storage, batch: BatchRecord, fx: Effects) -> int:
+    """Release waiting jobs of a limited parallel batch into its free places; how many."""
+    limit = limit_of(batch)
+    if limit is None:
+        return 0
+    released = storage.release_waiting(batch.id, limit)
+    for row_id, rq_job_id, timeout in released:
+        fx.enqueue(Enqueue(str(row_id), rq_job_id, batch.queue, timeout))
+    return len(released)
+
+
 def after_add(storage: Storage, batch: BatchRecord, fx: Effects) -> None:
-    """Jobs were appended: a chain with nothing running starts the next step."""
-    if batch.type == BatchType.SEQUENTIAL and not storage.has_active(batch.id, JobKind.JOB):
-        _start_next_step(storage, batch, fx)
+    """Jobs were appended: a chain with nothing running starts the next step; a limited
+    parallel batch releases what fits."""
+    if batch.type == BatchType.SEQUENTIAL:
+        if not storage.has_active(batch.id, JobKind.JOB):
+            _start_next_step(storage, batch, fx)
+    else:
+        release(storage, batch, fx)
 
 
 def after_retry(
     storage: Storage, batch: BatchRecord, rows: Sequence[JobRecord], fx: Effects
 ) -> None:
-    """Failed jobs are pending again: a chain resumes at the first, a parallel batch runs all."""
-    starting = rows[:1] if batch.type == BatchType.SEQUENTIAL else rows
+    """Failed jobs are pending again: a chain resumes at the first; a parallel batch runs them
+    all, or as many as its limit allows."""
+    if batch.type == BatchType.SEQUENTIAL:
+        starting: Sequence[JobRecord] = rows[:1]
+    elif limit_of(batch) is not None:
+        release(storage, batch, fx)
+        return
+    else:
+        starting = rows
     for row in starting:
-        fx.start(row.id, batch.queue, row.timeout)
+        fx.start(row.id, batch.queue, row.timeout, job_of=batch.id)
 
 
 def after_job(storage: Storage, batch: BatchRecord, fx: Effects) -> None:
-    """A job of an open batch completed: a chain moves to its next step (or settles when none
-    is left); a parallel batch settles once every job has finished."""
+    """A job of an open batch finished: a chain moves to its next step (or settles when none
+    is left); a parallel batch releases what its limit allows, or settles once all finished."""
     if batch.type == BatchType.SEQUENTIAL:
         if not _start_next_step(storage, batch, fx):
             settling.try_settle(storage, batch.id, fx)
-    else:
+    elif not (wants_release(batch, counts_of(batch)) and release(storage, batch, fx)):
         settling.try_settle(storage, batch.id, fx)
+
+
+def counts_of(batch: BatchRecord) -> Counts:
+    return Counts(
+        batch.total_jobs,
+        batch.completed_jobs,
+        batch.failed_jobs,
+        batch.cancelled_jobs,
+        batch.status,
+        batch.waiting_jobs,
+    )
 
 
 def _start_next_step(storage: Storage, batch: BatchRecord, fx: Effects) -> bool:
     nxt = storage.first_pending(batch.id, JobKind.JOB)
-    return nxt is not None and fx.start(nxt.id, batch.queue, nxt.timeout)
+    return nxt is not None and fx.start(nxt.id, batch.queue, nxt.timeout, job_of=batch.id)
 
 
 def nudge(storage: Storage, batch_id: uuid.UUID) -> bool:
     """Move a batch on if nothing of it is queued or running (reconciliation's last step).
 
-    Settles a batch whose jobs have all finished, starts a chain's next pending step, the next
-    waiting callback and the next compensation. Returns whether anything moved.
+    Settles a batch whose jobs have all finished, starts a chain's next pending step or a
+    parallel batch's waiting jobs, the next waiting callback and the next compensation. Returns
+    whether anything moved.
     """
     fx = Effects(storage)
     moved = False
@@ -115,11 +192,10 @@ def nudge(storage: Storage, batch_id: uuid.UUID) -> bool:
         assert batch is not None
         if batch.status in OPEN_BATCH and not storage.has_active(batch_id, JobKind.JOB):
             if batch.type == BatchType.SEQUENTIAL:
-                moved = _start_next_step(storage, batch, fx) or settling.try_settle(
-                    storage, batch_id, fx
-                )
+                moved = _start_next_step(storage, batch, fx)
             else:
-                moved = settling.try_settle(storage, batch_id, fx)
+                moved = release(storage, batch, fx) > 0
+            moved = moved or settling.try_settle(storage, batch_id, fx)
         moved = callbacks.advance(storage, batch, fx) or moved
         if batch.compensation_status == CompensationStatus.RUNNING:
             moved = compensation.advance(storage, batch_id, fx) or moved

@@ -40,6 +40,10 @@ def run_succeeded(row: JobRecord, result: Any, context: dict[str, Any] | None) -
             with storage.atomic():
                 settling.try_settle(storage, row.batch_id, fx)
                 fx.release()
+        elif flow.wants_release(row.loaded_batch, counts):
+            with storage.atomic():
+                flow.release(storage, row.loaded_batch, fx)
+                fx.release()
         else:
             fx.release()
         return

@@ -126,8 +126,18 @@ class Storage(Protocol):
         """running -> queued for another attempt as ``rq_job_id``, keeping the attempt's error."""
         ...
 
-    def queue_pending(self, row_id: uuid.UUID, rq_job_id: str) -> bool:
-        """pending -> queued as ``rq_job_id``."""
+    def queue_pending(
+        self, row_id: uuid.UUID, rq_job_id: str, *, batch_id: uuid.UUID | None = None
+    ) -> bool:
+        """pending -> queued as ``rq_job_id``; a job of ``batch_id`` (not a callback or
+        compensation run) also leaves that batch's ``waiting_jobs``."""
+        ...
+
+    def release_waiting(
+        self, batch_id: uuid.UUID, limit: int
+    ) -> list[tuple[uuid.UUID, str, int | None]]:
+        """Inside a unit of work: hand waiting jobs to RQ in position order until ``limit`` of
+        the batch's jobs are queued or running; returns (row id, RQ job id, timeout) of each."""
         ...
 
     def reassign_rq_job(self, row_id: uuid.UUID, old_rq_job_id: str, new_rq_job_id: str) -> bool:
@@ -135,7 +145,8 @@ class Storage(Protocol):
         ...
 
     def cancel_unstarted(self, batch_id: uuid.UUID) -> int:
-        """pending/queued jobs -> cancelled, counted on the batch; returns how many."""
+        """pending/queued jobs -> cancelled, counted on the batch (the pending ones leave its
+        ``waiting_jobs``); returns how many."""
         ...
 
     # -- batch transitions ------------------------------------------------------------------
@@ -147,13 +158,15 @@ class Storage(Protocol):
         completed: int = 0,
         failed: int = 0,
         cancelled: int = 0,
+        waiting: int = 0,
         context: dict[str, Any] | None = None,
     ) -> bool:
         """Add to the counters (and, for a chain step, store the context)."""
         ...
 
-    def grow(self, batch_id: uuid.UUID, n: int, has_compensation: bool) -> bool:
-        """An open batch gains ``n`` jobs; False when it has finished or does not exist."""
+    def grow(self, batch_id: uuid.UUID, n: int, has_compensation: bool, waiting: int = 0) -> bool:
+        """An open batch gains ``n`` jobs, ``waiting`` of them pending; False when it has
+        finished or does not exist."""
         ...
 
     def mark_started(self, batch_id: uuid.UUID) -> bool:

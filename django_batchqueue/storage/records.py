@@ -32,6 +32,10 @@ class BatchRecord(BatchFigures):
     completed_jobs: int = 0
     failed_jobs: int = 0
     cancelled_jobs: int = 0
+    #: Jobs waiting for their turn: pending, not yet handed to RQ.
+    waiting_jobs: int = 0
+    #: At most this many of the batch's jobs queued or running at once (``None``: no cap).
+    max_concurrency: int | None = None
     context: dict[str, Any] = field(default_factory=dict)
     #: Event -> ``{"path", "args", "max_retries", "retry_delay", "timeout"}``.
     callbacks: dict[str, Any] = field(default_factory=dict)
@@ -167,10 +171,16 @@ class Counts:
     failed: int
     cancelled: int
     status: str
+    waiting: int = 0
 
     @property
     def all_done(self) -> bool:
         return self.completed + self.failed + self.cancelled >= self.total
+
+    @property
+    def active(self) -> int:
+        """Jobs handed to RQ and not finished: queued or running."""
+        return self.total - self.completed - self.failed - self.cancelled - self.waiting
 
 
 #: Kinds of ``JobRecord`` rows that are runs recorded against a batch, not its jobs.

@@ -162,3 +162,22 @@ def test_job_changelist_filters_and_search(admin_client):
         ).status_code
         == 403
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_page_tells_waiting_jobs_from_queued_ones(admin_client, manager):
+    from tests.testapp.jobs import Square
+
+    batch_id = (
+        manager.batch([{"class": Square, "args": {"n": i}} for i in range(7)])
+        .max_concurrency(3)
+        .dispatch()
+    )
+    html = admin_client.get(page_url(Batch.objects.get(pk=batch_id))).content.decode()
+    text = re.sub(r"<[^>]+>", "", html)
+    assert "7 not finished: 3 queued or running, 4 waiting for their turn" in text
+    assert "at most 3 at once" in text
+    progress = admin_client.get(
+        reverse("admin:django_batchqueue_batch_progress") + f"?ids={batch_id}"
+    ).json()["batches"][batch_id]
+    assert (progress["active_jobs"], progress["waiting_jobs"]) == (3, 4)

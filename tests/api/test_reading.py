@@ -152,3 +152,23 @@ def test_browsable_api_renders(operator_client, suffix):
     response = operator_client.get(url, HTTP_ACCEPT="text/html")
     assert response.status_code == (405 if suffix.endswith("cancel/") else 200)
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_and_detail_show_jobs_waiting_for_their_turn(staff_client):
+    batch_id = (
+        BatchManager()
+        .batch([{"class": Square, "args": {"n": i}} for i in range(5)])
+        .max_concurrency(2)
+        .dispatch()
+    )
+    progress = staff_client.get(f"{API}batches/{batch_id}/progress/").json()
+    assert (progress["pending_jobs"], progress["active_jobs"], progress["waiting_jobs"]) == (
+        5,
+        2,
+        3,
+    )
+    detail = staff_client.get(f"{API}batches/{batch_id}/").json()
+    assert detail["max_concurrency"] == 2 and detail["progress"]["waiting_jobs"] == 3
+    (listed,) = staff_client.get(f"{API}batches/").json()["results"]
+    assert (listed["waiting_jobs"], listed["max_concurrency"]) == (3, 2)

@@ -115,3 +115,21 @@ class Gate(Job):
 def passthrough(**kwargs):
     log("passthrough", args=kwargs)
     return "passed"
+
+
+class Probe(Job):
+    """Records how many of its batch's jobs were queued or running while it ran."""
+
+    def run(self, n=0):
+        from django_batchqueue.storage import get_storage
+
+        storage = get_storage()
+        active = sum(
+            1
+            for r in storage.jobs.values()  # type: ignore[attr-defined]
+            if str(r.batch_id) == self.batch_id
+            and r.kind == "job"
+            and r.status in ("queued", "running")
+        )
+        log("probe", batch=self.batch_id, n=n, position=self.position, active=active)
+        return n

@@ -44,6 +44,8 @@
       } else if (field === "more-counts") {
         el.querySelector(".bq-n-cancelled").textContent = p.cancelled_jobs;
         el.querySelector(".bq-n-pending").textContent = p.pending_jobs;
+        el.querySelector(".bq-n-active").textContent = p.active_jobs;
+        el.querySelector(".bq-n-waiting").textContent = p.waiting_jobs;
       } else if (field === "progress") {
         el.querySelector(".bq-seg-completed").style.width = share(p.completed_jobs, p.total_jobs);
         el.querySelector(".bq-seg-failed").style.width = share(p.failed_jobs, p.total_jobs);

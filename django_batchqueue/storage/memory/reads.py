@@ -196,6 +196,7 @@ class MemoryReads(MemoryState):
                 if (
                     (is_open and batch.total_jobs <= done)
                     or (is_open and batch.type == BatchType.SEQUENTIAL)
+                    or (is_open and batch.waiting_jobs > 0)
                     or batch.compensation_status == CompensationStatus.RUNNING
                     or any(
                         r.kind == JobKind.CALLBACK and r.status == JobStatus.PENDING for r in rows

@@ -100,6 +100,7 @@ class MemoryWrites(MemoryState):
                 batch.failed_jobs,
                 batch.cancelled_jobs,
                 batch.status,
+                batch.waiting_jobs,
             )
 
     def finish(
@@ -138,13 +139,39 @@ class MemoryWrites(MemoryState):
             found.enqueued_at = found.finished_at = now
             return True
 
-    def queue_pending(self, row_id: uuid.UUID, rq_job_id: str) -> bool:
+    def queue_pending(
+        self, row_id: uuid.UUID, rq_job_id: str, *, batch_id: uuid.UUID | None = None
+    ) -> bool:
         with self._lock:
             row = self.jobs.get(row_id)
             if row is None or row.status != JobStatus.PENDING:
                 return False
             row.status, row.rq_job_id, row.enqueued_at = JobStatus.QUEUED, rq_job_id, timezone.now()
+            if batch_id is not None:
+                self.batches[batch_id].waiting_jobs -= 1
             return True
+
+    def release_waiting(
+        self, batch_id: uuid.UUID, limit: int
+    ) -> list[tuple[uuid.UUID, str, int | None]]:
+        with self._lock:
+            batch = self._open(batch_id)
+            if batch is None:
+                return []
+            done = batch.completed_jobs + batch.failed_jobs + batch.cancelled_jobs
+            active = batch.total_jobs - done - batch.waiting_jobs
+            n = min(batch.waiting_jobs, limit - active)
+            if n <= 0:
+                return []
+            pending = sorted(
+                (r for r in self._rows(batch_id, JobKind.JOB) if r.status == JobStatus.PENDING),
+                key=lambda r: r.position,
+            )[:n]
+            now = timezone.now()
+            for row in pending:
+                row.status, row.rq_job_id, row.enqueued_at = JobStatus.QUEUED, row.id.hex, now
+            batch.waiting_jobs -= len(pending)
+            return [(row.id, row.rq_job_id, row.timeout) for row in pending]
 
     def reassign_rq_job(self, row_id: uuid.UUID, old_rq_job_id: str, new_rq_job_id: str) -> bool:
         with self._lock:
@@ -156,14 +183,15 @@ class MemoryWrites(MemoryState):
 
     def cancel_unstarted(self, batch_id: uuid.UUID) -> int:
         with self._lock:
-            n = 0
+            waiting = queued = 0
             for row in self._rows(batch_id, JobKind.JOB):
                 if row.status in UNSTARTED_JOB:
+                    waiting += row.status == JobStatus.PENDING
+                    queued += row.status == JobStatus.QUEUED
                     row.status, row.finished_at = JobStatus.CANCELLED, timezone.now()
-                    n += 1
-            if n:
-                self.count(batch_id, cancelled=n)
-            return n
+            if waiting or queued:
+                self.count(batch_id, cancelled=waiting + queued, waiting=-waiting)
+            return waiting + queued
 
     # -- batch transitions ------------------------------------------------------------------
 
@@ -174,6 +202,7 @@ class MemoryWrites(MemoryState):
         completed: int = 0,
         failed: int = 0,
         cancelled: int = 0,
+        waiting: int = 0,
         context: dict[str, Any] | None = None,
     ) -> bool:
         with self._lock:
@@ -183,6 +212,7 @@ class MemoryWrites(MemoryState):
             batch.completed_jobs += completed
             batch.failed_jobs += failed
             batch.cancelled_jobs += cancelled
+            batch.waiting_jobs += waiting
             if context is not None:
                 batch.context = to_json(context)
             batch.updated_at = timezone.now()
@@ -192,12 +222,13 @@ class MemoryWrites(MemoryState):
         batch = self.batches.get(batch_id)
         return batch if batch is not None and batch.status in OPEN_BATCH else None
 
-    def grow(self, batch_id: uuid.UUID, n: int, has_compensation: bool) -> bool:
+    def grow(self, batch_id: uuid.UUID, n: int, has_compensation: bool, waiting: int = 0) -> bool:
         with self._lock:
             batch = self._open(batch_id)
             if batch is None:
                 return False
             batch.total_jobs += n
+            batch.waiting_jobs += waiting
             batch.has_compensation = batch.has_compensation or has_compensation
             return True
 
@@ -260,6 +291,7 @@ class MemoryWrites(MemoryState):
                 key=lambda r: r.position,
             )
             batch = self.batches[batch_id]
+            batch.waiting_jobs += len(rows)
             for row in rows:
                 if row.status == JobStatus.FAILED:
                     batch.failed_jobs -= 1

@@ -61,6 +61,8 @@ class SQLStorage:
             name=batch.name,
             queue=batch.queue,
             total_jobs=batch.total_jobs,
+            waiting_jobs=batch.waiting_jobs,
+            max_concurrency=batch.max_concurrency,
             context=batch.context,
             callbacks=batch.callbacks,
             options=batch.options,
@@ -106,6 +108,7 @@ class SQLStorage:
     finish = staticmethod(transitions.finish)
     requeue_after_failure = staticmethod(transitions.requeue_after_failure)
     queue_pending = staticmethod(transitions.queue_pending)
+    release_waiting = staticmethod(transitions.release_waiting)
     reassign_rq_job = staticmethod(transitions.reassign_rq_job)
     cancel_unstarted = staticmethod(transitions.cancel_unstarted)
     count = staticmethod(transitions.count)

@@ -112,7 +112,9 @@ def _complete_sql(alias: str, vendor: str, async_commit: bool) -> tuple[str, str
         f"UPDATE {job_t} SET status = %s, result = %s, finished_at = %s "
         f"WHERE id = %s AND status = %s AND rq_job_id = %s"
     )
-    returning = "RETURNING total_jobs, completed_jobs, failed_jobs, cancelled_jobs, status"
+    returning = (
+        "RETURNING total_jobs, completed_jobs, failed_jobs, cancelled_jobs, status, waiting_jobs"
+    )
     if vendor == "postgresql":
         # One statement: the counter moves only if this statement completed the job. With
         # async_commit a server crash may undo it, and the job is re-run; the batch can only
@@ -214,7 +216,12 @@ def complete_and_count(row: JobRecord, result: Any) -> Counts | None:
             b = (
                 Batch.objects.filter(pk=row.batch_id)
                 .values_list(
-                    "total_jobs", "completed_jobs", "failed_jobs", "cancelled_jobs", "status"
+                    "total_jobs",
+                    "completed_jobs",
+                    "failed_jobs",
+                    "cancelled_jobs",
+                    "status",
+                    "waiting_jobs",
                 )
                 .get()
             )

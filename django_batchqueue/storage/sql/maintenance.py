@@ -65,6 +65,7 @@ def stalled_batches(quiet_since: datetime, limit: int) -> list[uuid.UUID]:
         .filter(
             Q(status__in=OPEN_BATCH, total_jobs__lte=done)
             | Q(status__in=OPEN_BATCH, type=BatchType.SEQUENTIAL)
+            | Q(status__in=OPEN_BATCH, waiting_jobs__gt=0)
             | Q(compensation_status=CompensationStatus.RUNNING)
             | Q(jobs__kind=JobKind.CALLBACK, jobs__status=JobStatus.PENDING)
         )

@@ -8,11 +8,12 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import CharField, F, Q, QuerySet, Value
+from django.db.models.functions import Cast, Replace
 from django.utils import timezone
 
 from ...models import Batch, BatchJob
-from ...states import OPEN_BATCH, UNSTARTED_JOB, BatchStatus, JobKind, JobStatus
+from ...states import OPEN_BATCH, BatchStatus, JobKind, JobStatus
 from ..records import JobRecord
 from . import convert
 
@@ -60,12 +61,55 @@ def requeue_after_failure(row: JobRecord, rq_job_id: str, error: str, traceback:
     )
 
 
-def queue_pending(row_id: uuid.UUID, rq_job_id: str) -> bool:
-    return bool(
+def queue_pending(row_id: uuid.UUID, rq_job_id: str, *, batch_id: uuid.UUID | None = None) -> bool:
+    """pending -> queued; a job of ``batch_id`` also leaves that batch's ``waiting_jobs``."""
+    won = bool(
         BatchJob.objects.filter(pk=row_id, status=JobStatus.PENDING).update(
             status=JobStatus.QUEUED, rq_job_id=rq_job_id, enqueued_at=timezone.now()
         )
     )
+    if won and batch_id is not None:
+        count(batch_id, waiting=-1)
+    return won
+
+
+#: A row's first RQ job id: its own id as 32 hex digits (as at dispatch), computed in SQL.
+_FIRST_RQ_JOB_ID = Replace(Cast("id", output_field=CharField()), Value("-"), Value(""))
+
+
+def release_waiting(batch_id: uuid.UUID, limit: int) -> list[tuple[uuid.UUID, str, int | None]]:
+    """Hand up to ``limit`` minus the jobs already queued or running to RQ, lowest position
+    first: pending -> queued. Returns ``(row id, RQ job id, timeout)`` of each released job.
+
+    Runs inside the caller's transaction and writes to the batch row first, so two releases of
+    one batch never both count the same free places; the rows it picks cannot change meanwhile
+    (pending rows are in no RQ queue, and cancelling writes to the batch row first too).
+    """
+    if not lock(batch_id):
+        return []
+    found = (
+        Batch.objects.filter(pk=batch_id, status__in=OPEN_BATCH)
+        .values_list(
+            "total_jobs", "completed_jobs", "failed_jobs", "cancelled_jobs", "waiting_jobs"
+        )
+        .first()
+    )
+    if found is None:
+        return []
+    total, completed, failed, cancelled, waiting = found
+    n = min(waiting, limit - (total - completed - failed - cancelled - waiting))
+    if n <= 0:
+        return []
+    rows = list(
+        BatchJob.objects.filter(batch_id=batch_id, kind=JobKind.JOB, status=JobStatus.PENDING)
+        .order_by("position")
+        .values_list("id", "timeout")[:n]
+    )
+    BatchJob.objects.filter(pk__in=[row_id for row_id, _ in rows]).update(
+        status=JobStatus.QUEUED, rq_job_id=_FIRST_RQ_JOB_ID, enqueued_at=timezone.now()
+    )
+    count(batch_id, waiting=-len(rows))
+    return [(row_id, row_id.hex, timeout) for row_id, timeout in rows]
 
 
 def reassign_rq_job(row_id: uuid.UUID, old_rq_job_id: str, new_rq_job_id: str) -> bool:
@@ -77,12 +121,18 @@ def reassign_rq_job(row_id: uuid.UUID, old_rq_job_id: str, new_rq_job_id: str) -
 
 
 def cancel_unstarted(batch_id: uuid.UUID) -> int:
-    n = BatchJob.objects.filter(
-        batch_id=batch_id, kind=JobKind.JOB, status__in=UNSTARTED_JOB
-    ).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
-    if n:
-        count(batch_id, cancelled=n)
-    return n
+    """pending/queued jobs -> cancelled, counted on the batch (and off its waiting jobs)."""
+    jobs = BatchJob.objects.filter(batch_id=batch_id, kind=JobKind.JOB)
+    now = timezone.now()
+    waiting = jobs.filter(status=JobStatus.PENDING).update(
+        status=JobStatus.CANCELLED, finished_at=now
+    )
+    queued = jobs.filter(status=JobStatus.QUEUED).update(
+        status=JobStatus.CANCELLED, finished_at=now
+    )
+    if waiting or queued:
+        count(batch_id, cancelled=waiting + queued, waiting=-waiting)
+    return waiting + queued
 
 
 # ---------------------------------------------------------------------------- batch row
@@ -103,14 +153,16 @@ def count(
     completed: int = 0,
     failed: int = 0,
     cancelled: int = 0,
+    waiting: int = 0,
     context: dict[str, Any] | None = None,
 ) -> bool:
-    """Increment counters (and in a chain store the context); also locks the batch row."""
+    """Add to counters (and in a chain store the context); also locks the batch row."""
     changes: dict[str, Any] = {"updated_at": timezone.now()}
     for name, n in (
         ("completed_jobs", completed),
         ("failed_jobs", failed),
         ("cancelled_jobs", cancelled),
+        ("waiting_jobs", waiting),
     ):
         if n:
             changes[name] = F(name) + n
@@ -119,8 +171,10 @@ def count(
     return bool(Batch.objects.filter(pk=batch_id).update(**changes))
 
 
-def grow(batch_id: uuid.UUID, n: int, has_compensation: bool) -> bool:
+def grow(batch_id: uuid.UUID, n: int, has_compensation: bool, waiting: int = 0) -> bool:
     changes: dict[str, Any] = {"total_jobs": F("total_jobs") + n, "updated_at": timezone.now()}
+    if waiting:
+        changes["waiting_jobs"] = F("waiting_jobs") + waiting
     if has_compensation:
         changes["has_compensation"] = True
     return bool(Batch.objects.filter(pk=batch_id, status__in=OPEN_BATCH).update(**changes))
@@ -200,7 +254,9 @@ def reset_for_retry(batch_id: uuid.UUID) -> list[JobRecord]:
         rq_job_id="",
     )
     Batch.objects.filter(pk=batch_id).update(
-        failed_jobs=F("failed_jobs") - failed, cancelled_jobs=F("cancelled_jobs") - cancelled
+        failed_jobs=F("failed_jobs") - failed,
+        cancelled_jobs=F("cancelled_jobs") - cancelled,
+        waiting_jobs=F("waiting_jobs") + len(rows),
     )
     for r in rows:
         r.status = JobStatus.PENDING
