@@ -169,7 +169,7 @@ class BatchBuilder:
             batch_type=self._type,
             queue=queue,
             defaults=self._defaults,
-            limit=flow.limit_of(batch),
+            limit=flow.fill_of(batch),
         )
         batch.waiting_jobs = flow.waiting_in(rows)
         storage = get_storage()

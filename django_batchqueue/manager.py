@@ -91,7 +91,10 @@ class BatchManager:
 
 
 def progress_of(batch: Any) -> dict[str, Any]:
-    """The progress dict of the contract for a batch record (or model instance)."""
+    """The progress dict of the contract for a batch record (or model instance).
+
+    The admin and the API add ``active_jobs`` and ``waiting_jobs`` (see :func:`turns_of`).
+    """
     return {
         "id": str(batch.pk),
         "type": batch.type,
@@ -101,11 +104,14 @@ def progress_of(batch: Any) -> dict[str, Any]:
         "failed_jobs": batch.failed_jobs,
         "cancelled_jobs": batch.cancelled_jobs,
         "pending_jobs": batch.pending_jobs,
-        "active_jobs": batch.active_jobs,
-        "waiting_jobs": batch.waiting_jobs,
         "progress_percentage": batch.progress_percentage,
         "has_compensation": batch.has_compensation,
         "compensation_status": batch.compensation_status,
         "created_at": batch.created_at,
         "finished_at": batch.finished_at,
     }
+
+
+def turns_of(batch: Any) -> dict[str, int]:
+    """Of a batch's unfinished jobs: how many are queued or running, how many wait their turn."""
+    return {"active_jobs": batch.active_jobs, "waiting_jobs": batch.waiting_jobs}

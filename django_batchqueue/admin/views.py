@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from ..manager import progress_of
+from ..manager import progress_of, turns_of
 from ..states import BatchStatus, CompensationStatus
 from ..storage import get_storage
 from .actions import CONTROL_ACTIONS, run_action
@@ -59,6 +59,7 @@ def progress_payload(batch: Any) -> dict[str, Any]:
     comp = batch.compensation_status
     return {
         **progress_of(batch),
+        **turns_of(batch),
         "status_display": BatchStatus(batch.status).label,
         "compensation_display": CompensationStatus(comp).label if comp else None,
         "live": is_live(batch.status, comp),

@@ -21,12 +21,6 @@ class ProgressSerializer(serializers.Serializer):
     failed_jobs = serializers.IntegerField()
     cancelled_jobs = serializers.IntegerField()
     pending_jobs = serializers.IntegerField(help_text="total - completed - failed - cancelled")
-    active_jobs = serializers.IntegerField(
-        min_value=0, help_text="Of the pending jobs, those handed to RQ: queued or running."
-    )
-    waiting_jobs = serializers.IntegerField(
-        min_value=0, help_text="Of the pending jobs, those waiting for their turn (not in RQ yet)."
-    )
     progress_percentage = serializers.IntegerField(
         min_value=0, max_value=100, help_text="100 once the batch has finished."
     )
@@ -56,8 +50,11 @@ class BatchListSerializer(serializers.Serializer):
     failed_jobs = serializers.IntegerField(min_value=0)
     cancelled_jobs = serializers.IntegerField(min_value=0)
     pending_jobs = serializers.IntegerField(min_value=0)
+    active_jobs = serializers.IntegerField(
+        min_value=0, help_text="Of the pending jobs, those handed to RQ: queued or running."
+    )
     waiting_jobs = serializers.IntegerField(
-        min_value=0, help_text="Jobs waiting for their turn (not handed to RQ yet)."
+        min_value=0, help_text="Of the pending jobs, those waiting for their turn (not in RQ)."
     )
     progress_percentage = serializers.IntegerField(min_value=0, max_value=100)
     max_concurrency = serializers.IntegerField(min_value=1, allow_null=True)
@@ -83,6 +80,12 @@ class BatchDetailSerializer(serializers.Serializer):
     )
     allow_failures = serializers.BooleanField()
     max_concurrency = serializers.IntegerField(min_value=1, allow_null=True)
+    active_jobs = serializers.IntegerField(
+        min_value=0, help_text="Unfinished jobs handed to RQ: queued or running."
+    )
+    waiting_jobs = serializers.IntegerField(
+        min_value=0, help_text="Unfinished jobs waiting for their turn (not in RQ yet)."
+    )
     has_compensation = serializers.BooleanField()
     compensation_status = serializers.ChoiceField(
         choices=CompensationStatus.choices, allow_null=True

@@ -7,9 +7,11 @@ job finishes, and when reconciliation nudges a quiet batch. Each of those asks t
 - A **parallel batch** may have a *limit*: its ``max_concurrency(n)`` cap, and its release
   window (``BATCHQUEUE["RELEASE_WINDOW"]`` at dispatch, default 100), whichever is smaller. At
   most that many of its jobs are queued or running at once; the rest wait as ``pending`` and
-  are released in position order. A cap releases as each job finishes; a window alone is
-  topped up when it has fallen to half, so that batches sharing a queue take turns without a
-  release for every job. Without a limit every job is queued at once.
+  are released in position order. A cap releases as each job finishes. A window is filled
+  only as far as the workers on the queue can use (a few jobs per worker, never more than the
+  window) and topped up when that has fallen to half: so a batch dispatched after it waits for
+  a few jobs per worker, not for a whole window, and releases cost one transaction for every
+  few finished jobs. Without a limit every job is queued at once.
 
 Per-batch caps, fair turns and nested batches change this module, not the state machines that
 call it.
@@ -31,10 +33,14 @@ from ..storage.base import Storage
 from ..storage.records import BatchRecord, Counts, JobRecord, NewJob
 from . import callbacks, compensation, settling
 from .effects import Effects
-from .queues import Enqueue
+from .queues import Enqueue, workers_on
 
 #: Where a batch's release window is stored (read from the settings once, at dispatch).
 WINDOW_OPTION = "release_window"
+#: A windowed batch keeps this many of its jobs handed to RQ per worker on its queue...
+FILL_PER_WORKER = 4
+#: ...and at least this many (while no worker is known, too).
+MIN_FILL = 8
 
 
 def window_at_dispatch() -> int | None:
@@ -49,14 +55,29 @@ def limit_of(batch: BatchRecord) -> int | None:
     return min(limits) if limits else None
 
 
+def is_capped(batch: BatchRecord, limit: int) -> bool:
+    """Whether ``limit`` is the batch's own cap (released strictly) rather than its window."""
+    return bool(batch.max_concurrency and batch.max_concurrency <= limit)
+
+
+def fill_of(batch: BatchRecord) -> int | None:
+    """How many of a limited batch's jobs to keep queued or running now (``None``: all)."""
+    limit = limit_of(batch)
+    if limit is None or is_capped(batch, limit):
+        return limit
+    return min(limit, max(MIN_FILL, FILL_PER_WORKER * workers_on(batch.queue)))
+
+
 def wants_release(batch: BatchRecord, counts: Counts) -> bool:
     """After a job of ``batch`` finished with ``counts``: is it time to release more?"""
-    limit = limit_of(batch)
-    if not counts.waiting or limit is None or counts.status not in OPEN_BATCH:
+    if not counts.waiting or counts.status not in OPEN_BATCH:
         return False
-    if batch.max_concurrency and batch.max_concurrency <= limit:
-        return counts.active < limit  # a cap: every free place at once
-    return counts.active <= limit // 2  # a window: top up once half of it has run
+    fill = fill_of(batch)
+    if fill is None:
+        return False
+    if is_capped(batch, fill):
+        return counts.active < fill  # a cap: every free place at once
+    return counts.active <= fill // 2  # a window: top up once half of what was handed out ran
 
 
 def plan(
@@ -115,10 +136,10 @@ def waiting_in(rows: Sequence[NewJob]) -> int:
 
 def release(storage: Storage, batch: BatchRecord, fx: Effects) -> int:
     """Release waiting jobs of a limited parallel batch into its free places; how many."""
-    limit = limit_of(batch)
-    if limit is None:
+    fill = fill_of(batch)
+    if fill is None:
         return 0
-    released = storage.release_waiting(batch.id, limit)
+    released = storage.release_waiting(batch.id, fill)
     for row_id, rq_job_id, timeout in released:
         fx.enqueue(Enqueue(str(row_id), rq_job_id, batch.queue, timeout))
     return len(released)

@@ -292,6 +292,32 @@ def promote_due_scheduled(queue_names: Iterable[str]) -> int:
     return moved
 
 
+#: How long a worker count is reused before Redis is asked again, in seconds.
+WORKER_COUNT_TTL = 10.0
+_worker_counts: dict[str, tuple[float, int]] = {}
+
+
+def workers_on(queue_name: str) -> int:
+    """How many RQ workers listen on the queue (cached for a few seconds; 0 if unknown)."""
+    import time
+
+    from rq import Worker
+
+    if _transport is not None:
+        return 1  # the in-process queue of the fast tier runs one job at a time
+    now = time.monotonic()
+    cached = _worker_counts.get(queue_name)
+    if cached is not None and now - cached[0] < WORKER_COUNT_TTL:
+        return cached[1]
+    try:
+        count = int(Worker.count(queue=get_queue(queue_name)))
+    except Exception:
+        logger.debug("batchqueue: could not count the workers of %r", queue_name, exc_info=True)
+        count = 0
+    _worker_counts[queue_name] = (now, count)
+    return count
+
+
 def try_lock(queue_name: str, key: str, seconds: int) -> bool:
     """A best-effort cluster-wide lock (SET NX EX) on the queue's Redis."""
     return bool(

@@ -41,9 +41,12 @@ def test_progress_returns_requested_batches_in_one_query(viewer_client):
         "pending_jobs": 6,
         "progress_percentage": 40,
         "compensation_status": None,
-        # ... and what the live script needs to redraw the badge
+        # ... what the live script needs to redraw the badge ...
         "compensation_display": None,
         "live": True,
+        # ... and the unfinished jobs split into queued-or-running and waiting for their turn
+        "active_jobs": 6,
+        "waiting_jobs": 0,
     }
     # A failed batch still compensating stays live; a completed one does not.
     assert data[str(compensating.pk)]["live"] is True

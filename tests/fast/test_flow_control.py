@@ -87,10 +87,12 @@ def test_no_window_restores_enqueue_everything(m):
         assert statuses(batch_id) == ["queued"] * 150
 
 
-def test_the_default_window_is_100(m):
+def test_a_window_hands_out_only_what_the_workers_can_use(m):
+    """The in-process queue is one worker: a few jobs are handed out, never the whole window."""
     with in_memory():
         batch_id = m.batch([jobs.Probe] * 150).dispatch()
-        assert statuses(batch_id).count("queued") == 100
+        assert statuses(batch_id).count("queued") == flow.MIN_FILL
+        assert m.get_batch(batch_id).options["release_window"] == 100  # the default, stored
 
 
 def test_a_strict_failure_cancels_the_waiting_jobs(m):

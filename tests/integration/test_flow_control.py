@@ -19,20 +19,32 @@ def queued_in_rq() -> int:
     return get_queue("batchjob").count
 
 
-def test_redis_holds_only_the_window_of_a_big_batch(manager, settings, clean_redis):
+def test_redis_holds_only_the_released_jobs_of_a_big_batch(manager, settings, clean_redis):
+    """With 20 workers on the queue a batch hands RQ 4 jobs per worker, at most its window."""
+    from django_batchqueue.execution import queues
+
     settings.BATCHQUEUE = {**settings.BATCHQUEUE, "RELEASE_WINDOW": 50}
-    batch_id = manager.batch([{"class": Square, "args": {"n": i}} for i in range(500)]).dispatch()
-    assert queued_in_rq() == 50
-    assert len(clean_redis.keys("rq:job:*")) == 50
+    queues._worker_counts["batchjob"] = (float("inf"), 20)  # as if 20 workers listened
+    try:
+        batch_id = manager.batch(
+            [{"class": Square, "args": {"n": i}} for i in range(500)]
+        ).dispatch()
+        assert queued_in_rq() == 50  # min(window 50, 4 x 20 workers)
+        assert len(clean_redis.keys("rq:job:*")) == 50
+        batch = Batch.objects.get(pk=batch_id)
+        assert (batch.total_jobs, batch.waiting_jobs) == (500, 450)
+        assert manager.get_progress(batch_id)["pending_jobs"] == 500  # progress counts them all
+        drain(max_jobs=24)
+        assert queued_in_rq() == 26  # no release for every finished job
+        drain(max_jobs=1)
+        assert queued_in_rq() == 50  # topped up once half of it had run
+        queues._worker_counts["batchjob"] = (float("inf"), 1)  # now one worker: 8 at most
+        assert drain(max_jobs=25) == 25
+        assert queued_in_rq() == 25  # above 4 (half of 8): nothing released
+        assert drain() == 450
+    finally:
+        queues._worker_counts.clear()
     batch = Batch.objects.get(pk=batch_id)
-    assert (batch.total_jobs, batch.waiting_jobs) == (500, 450)
-    assert manager.get_progress(batch_id)["pending_jobs"] == 500  # progress counts them all
-    drain(max_jobs=24)
-    assert queued_in_rq() == 26  # no release for every finished job
-    drain(max_jobs=1)
-    assert queued_in_rq() == 50  # topped up once half of the window had run
-    assert drain() == 475
-    batch.refresh_from_db()
     assert (batch.status, batch.completed_jobs, batch.waiting_jobs) == ("completed", 500, 0)
     assert list(manager.get_results(batch_id).values()) == [i * i for i in range(500)]
 
