@@ -29,7 +29,7 @@ class BatchBuilder:
         self._type = BatchType(batch_type)
         self._specs = parse_jobs(jobs)
         self._context: dict[str, Any] = {}
-        self._callbacks: dict[str, CallbackSpec] = {}
+        self._callbacks: dict[str, list[CallbackSpec]] = {}
         self._allow_failures = False
         self._queue_name: str | None = None
         self._rq_queue: str | None = None
@@ -52,7 +52,12 @@ class BatchBuilder:
         return self
 
     def on_complete(self, callback: Any) -> BatchBuilder:
-        """Run ``callback`` once when the batch completes."""
+        """Run ``callback`` once when the batch completes.
+
+        Each of ``on_complete``, ``on_failure``, ``on_job_failure`` and ``on_finally`` may be
+        called several times: every callback runs once for its outcome, in the order added,
+        and one that fails does not stop the others.
+        """
         return self._callback(CallbackEvent.ON_COMPLETE, callback)
 
     def on_failure(self, callback: Any) -> BatchBuilder:
@@ -63,8 +68,16 @@ class BatchBuilder:
         """Run ``callback`` for every job that fails for good."""
         return self._callback(CallbackEvent.ON_JOB_FAILURE, callback)
 
+    def on_finally(self, callback: Any) -> BatchBuilder:
+        """Run ``callback`` once the batch has reached any final status (completed, failed or
+        cancelled) and that outcome's other callbacks and compensations have finished. It gets
+        ``status`` (the final status) and ``error`` (``None`` when the batch completed)."""
+        return self._callback(CallbackEvent.ON_FINALLY, callback)
+
     def _callback(self, event: str, callback: Any) -> BatchBuilder:
-        self._callbacks[event] = parse_callback(callback, event)
+        added = len(self._callbacks.get(event, []))
+        label = f"{event}[{added}]" if added else event  # the first is named by its event
+        self._callbacks.setdefault(event, []).append(parse_callback(callback, label))
         return self
 
     def allow_failures(self, flag: bool = True) -> BatchBuilder:
@@ -158,7 +171,10 @@ class BatchBuilder:
             total_jobs=len(self._specs),
             max_concurrency=self._max_concurrency,
             context=self._context,
-            callbacks={event: spec.as_stored() for event, spec in self._callbacks.items()},
+            callbacks={
+                event: [spec.as_stored() for spec in specs]
+                for event, specs in self._callbacks.items()
+            },
             options=options,
             allow_failures=self._allow_failures,
             has_compensation=any(spec.compensation_path for spec in self._specs),

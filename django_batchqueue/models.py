@@ -60,7 +60,8 @@ class Batch(BatchFigures, models.Model):
         default=dict,
         blank=True,
         encoder=DjangoJSONEncoder,
-        help_text="Event name -> {'path', 'args', 'max_retries', 'retry_delay', 'timeout'}.",
+        help_text="Event name -> [{'path', 'args', 'max_retries', 'retry_delay', 'timeout'}], "
+        "run in that order.",
     )
     options = models.JSONField(
         default=dict,
@@ -75,6 +76,12 @@ class Batch(BatchFigures, models.Model):
         max_length=16, choices=CompensationStatus.choices, null=True, blank=True
     )
     error = models.TextField(blank=True, default="")
+    finalized_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When this outcome's callbacks and compensations had all finished and its "
+        "on_finally callbacks started (cleared when the batch is retried).",
+    )
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -112,6 +119,9 @@ class BatchJob(models.Model):
     position = models.IntegerField(
         help_text="0-based place in the batch; for compensations the original job's; "
         "for on_job_failure callbacks the failed job's."
+    )
+    sequence = models.PositiveIntegerField(
+        default=0, help_text="For callbacks: the order they run in, one at a time."
     )
     event = models.CharField(
         max_length=20,

@@ -29,6 +29,8 @@ class JobStatus(models.TextChoices):
 
 class JobKind(models.TextChoices):
     JOB = "job", "Job"
+    #: A nested batch, one member of its parent (its status follows the child batch).
+    BATCH = "batch", "Nested batch"
     COMPENSATION = "compensation", "Compensation"
     CALLBACK = "callback", "Callback"
 
@@ -37,6 +39,7 @@ class CallbackEvent(models.TextChoices):
     ON_COMPLETE = "on_complete", "on_complete"
     ON_FAILURE = "on_failure", "on_failure"
     ON_JOB_FAILURE = "on_job_failure", "on_job_failure"
+    ON_FINALLY = "on_finally", "on_finally"
 
 
 class CompensationStatus(models.TextChoices):
@@ -49,6 +52,8 @@ class CompensationStatus(models.TextChoices):
 OPEN_BATCH = (BatchStatus.PENDING, BatchStatus.RUNNING)
 #: Terminal batch statuses.
 FINISHED_BATCH = (BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.CANCELLED)
+#: Kinds of rows that are members of a batch (counted in its progress).
+MEMBER_KINDS = (JobKind.JOB, JobKind.BATCH)
 #: Jobs that have not started yet: cancelling a batch cancels these.
 UNSTARTED_JOB = (JobStatus.PENDING, JobStatus.QUEUED)
 #: Jobs that hold a place on an RQ queue or a worker.

@@ -93,5 +93,6 @@ def advance(storage: Storage, batch_id: uuid.UUID, fx: Effects) -> bool:
     )
     if storage.set_compensation_status(batch.id, final, only_if=[CompensationStatus.RUNNING]):
         fx.send(signals.compensation_finished, batch.id, status=final)
+        fx.ended.append(batch.id)  # on_finally may follow
         return True
     return False

@@ -15,7 +15,7 @@ from ..exceptions import BatchClosed, BatchNotFound, CompensationStarted, Nothin
 from ..states import BatchStatus
 from ..storage import get_storage
 from ..storage.records import BatchRecord
-from . import flow, settling
+from . import aftermath, flow, settling
 from .effects import Effects
 
 
@@ -77,6 +77,7 @@ def cancel(batch_id: Any, compensate: bool = False) -> bool:
         if not exists:
             raise BatchNotFound(f"no batch with id {str(uid)!r}")
         done = settling.cancel(storage, _loaded(uid), compensate, fx)
+        aftermath.after_outcomes(storage, fx)
         fx.release()
     return done
 

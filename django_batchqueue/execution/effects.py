@@ -25,6 +25,9 @@ class Effects:
     storage: Storage
     enqueues: list[Enqueue] = field(default_factory=list)
     signals: list[tuple[Any, str, dict[str, Any]]] = field(default_factory=list)
+    #: Batches that reached an outcome, or whose callbacks or compensation moved on, in this
+    #: decision: :mod:`.aftermath` carries each through what follows before the commit.
+    ended: list[uuid.UUID] = field(default_factory=list)
 
     def enqueue(self, item: Enqueue) -> None:
         self.enqueues.append(item)

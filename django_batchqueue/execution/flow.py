@@ -14,7 +14,7 @@ job finishes, and when reconciliation nudges a quiet batch. Each of those asks t
   few finished jobs. Without a limit every job is queued at once.
 
 Per-batch caps, fair turns and nested batches change this module, not the state machines that
-call it.
+call it. (:func:`~django_batchqueue.execution.aftermath.nudge` asks it too.)
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from django.utils import timezone
 from .. import conf
 from ..definitions import JobSpec, resolve_tuning
 from ..serialization import dumps
-from ..states import OPEN_BATCH, BatchType, CompensationStatus, JobKind, JobStatus
+from ..states import OPEN_BATCH, BatchType, JobKind, JobStatus
 from ..storage.base import Storage
 from ..storage.records import BatchRecord, Counts, JobRecord, NewJob
-from . import callbacks, compensation, settling
+from . import settling
 from .effects import Effects
 from .queues import Enqueue, workers_on
 
@@ -150,7 +150,7 @@ def after_add(storage: Storage, batch: BatchRecord, fx: Effects) -> None:
     parallel batch releases what fits."""
     if batch.type == BatchType.SEQUENTIAL:
         if not storage.has_active(batch.id, JobKind.JOB):
-            _start_next_step(storage, batch, fx)
+            start_next_step(storage, batch, fx)
     else:
         release(storage, batch, fx)
 
@@ -171,11 +171,13 @@ def after_retry(
         fx.start(row.id, batch.queue, row.timeout, job_of=batch.id)
 
 
-def after_job(storage: Storage, batch: BatchRecord, fx: Effects) -> None:
+def after_job(
+    storage: Storage, batch: BatchRecord, fx: Effects, previous_result: Any = None
+) -> None:
     """A job of an open batch finished: a chain moves to its next step (or settles when none
     is left); a parallel batch releases what its limit allows, or settles once all finished."""
     if batch.type == BatchType.SEQUENTIAL:
-        if not _start_next_step(storage, batch, fx):
+        if not start_next_step(storage, batch, fx):
             settling.try_settle(storage, batch.id, fx)
     elif not (wants_release(batch, counts_of(batch)) and release(storage, batch, fx)):
         settling.try_settle(storage, batch.id, fx)
@@ -192,33 +194,6 @@ def counts_of(batch: BatchRecord) -> Counts:
     )
 
 
-def _start_next_step(storage: Storage, batch: BatchRecord, fx: Effects) -> bool:
+def start_next_step(storage: Storage, batch: BatchRecord, fx: Effects) -> bool:
     nxt = storage.first_pending(batch.id, JobKind.JOB)
     return nxt is not None and fx.start(nxt.id, batch.queue, nxt.timeout, job_of=batch.id)
-
-
-def nudge(storage: Storage, batch_id: uuid.UUID) -> bool:
-    """Move a batch on if nothing of it is queued or running (reconciliation's last step).
-
-    Settles a batch whose jobs have all finished, starts a chain's next pending step or a
-    parallel batch's waiting jobs, the next waiting callback and the next compensation. Returns
-    whether anything moved.
-    """
-    fx = Effects(storage)
-    moved = False
-    with storage.decide(batch_id) as exists:
-        if not exists:
-            return False
-        batch = storage.get_batch(batch_id)
-        assert batch is not None
-        if batch.status in OPEN_BATCH and not storage.has_active(batch_id, JobKind.JOB):
-            if batch.type == BatchType.SEQUENTIAL:
-                moved = _start_next_step(storage, batch, fx)
-            else:
-                moved = release(storage, batch, fx) > 0
-            moved = moved or settling.try_settle(storage, batch_id, fx)
-        moved = callbacks.advance(storage, batch, fx) or moved
-        if batch.compensation_status == CompensationStatus.RUNNING:
-            moved = compensation.advance(storage, batch_id, fx) or moved
-        fx.release()
-    return moved

@@ -30,7 +30,7 @@ from .. import conf
 from ..states import JobStatus
 from ..storage import get_storage
 from ..storage.records import JobRecord
-from . import flow, outcomes
+from . import aftermath, outcomes
 from .queues import (
     RQ_DONE_STATUSES,
     Enqueue,
@@ -148,6 +148,6 @@ def _lost_enqueues(report: ReconcileReport, cutoff: Any, limit: int) -> None:
 def _stalled_batches(report: ReconcileReport, cutoff: Any, limit: int) -> None:
     storage = get_storage()
     for batch_id in storage.stalled_batches(cutoff, limit):
-        if flow.nudge(storage, batch_id):
+        if aftermath.nudge(storage, batch_id):
             report.stalled_batches += 1
             report.details.append(f"batch {batch_id}: moved on")

@@ -1,7 +1,8 @@
 """How a batch ends: it completes (settles), fails, or is cancelled, exactly once.
 
 Each ending is one conditional transition of the batch (open -> final) whose winner alone
-creates the outcome's callbacks, starts its compensations and sends its signal.
+creates the outcome's callbacks, starts its compensations and sends its signal; the
+:mod:`.aftermath` then runs them in order.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def try_settle(storage: Storage, batch_id: uuid.UUID, fx: Effects) -> bool:
     assert batch is not None
     callbacks.on_settled(storage, batch, fx)
     fx.send(signals.batch_finished, batch_id, status=BatchStatus.COMPLETED)
+    fx.ended.append(batch_id)
     return True
 
 
@@ -37,10 +39,11 @@ def fail(
         return False
     storage.cancel_unstarted(batch.id)
     batch.status, batch.error = BatchStatus.FAILED, error
-    callbacks.on_failed(storage, batch, error, fx)
+    callbacks.on_failed(storage, batch, error)
     also = [failed_row] if batch.type == BatchType.PARALLEL and failed_row.compensation_path else []
     compensation.undo_batch(storage, batch, error, fx, also=also)
     fx.send(signals.batch_failed, batch.id, error=error)
+    fx.ended.append(batch.id)
     return True
 
 
@@ -53,4 +56,5 @@ def cancel(storage: Storage, batch: BatchRecord, compensate: bool, fx: Effects) 
     if compensate:
         compensation.undo_batch(storage, batch, compensation.CANCELLED_REASON, fx)
     fx.send(signals.batch_cancelled, batch.id, compensate=compensate)
+    fx.ended.append(batch.id)
     return True

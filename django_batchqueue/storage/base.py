@@ -95,7 +95,8 @@ class Storage(Protocol):
     def add_new_jobs(self, batch_id: uuid.UUID, jobs: Sequence[NewJob]) -> None: ...
 
     def insert_runs(self, runs: Sequence[NewRun]) -> None:
-        """Store callback or compensation runs (status ``pending``)."""
+        """Store callback or compensation runs (status ``pending``); callbacks get the next
+        ``sequence`` numbers of their batch, in the order given."""
         ...
 
     # -- job transitions (each returns whether it happened) ---------------------------------
@@ -185,6 +186,11 @@ class Storage(Protocol):
         """failed (or completed with failures, allowing them) -> running, before compensation."""
         ...
 
+    def finalize(self, batch_id: uuid.UUID) -> bool:
+        """A finished batch's outcome has been acted on: set ``finalized_at`` if unset (once
+        per outcome); True for the one caller that set it."""
+        ...
+
     def set_compensation_status(
         self, batch_id: uuid.UUID, status: str, only_if: Iterable[str | None] | None = None
     ) -> bool: ...
@@ -212,7 +218,8 @@ class Storage(Protocol):
     def first_pending(
         self, batch_id: uuid.UUID, kind: str, newest_first: bool = False
     ) -> JobRecord | None:
-        """The pending row of ``kind`` with the lowest (or highest) position."""
+        """The pending row of ``kind`` first in order: lowest ``sequence`` then position (or
+        the highest position, ``newest_first``)."""
         ...
 
     def has_active(self, batch_id: uuid.UUID, kind: str) -> bool:

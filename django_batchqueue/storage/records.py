@@ -45,6 +45,8 @@ class BatchRecord(BatchFigures):
     has_compensation: bool = False
     compensation_status: str | None = None
     error: str = ""
+    #: When this outcome's callbacks and compensations were done and on_finally started.
+    finalized_at: datetime | None = None
     created_by_id: Any = None
     created_at: datetime = field(default_factory=timezone.now)
     started_at: datetime | None = None
@@ -67,6 +69,8 @@ class JobRecord:
     job_path: str
     status: str
     event: str = ""
+    #: For callbacks: the order they run in.
+    sequence: int = 0
     compensation_path: str = ""
     #: Tuning of this job's compensation, resolved at dispatch.
     compensation_tuning: dict[str, Any] = field(default_factory=dict)
@@ -141,6 +145,8 @@ class NewRun:
     timeout: int | None = None
     event: str = ""
     compensates_id: uuid.UUID | None = None
+    #: For callbacks, set by the storage when stored: the order they run in.
+    sequence: int = 0
     id: uuid.UUID = field(default_factory=uuid.uuid4)
 
     def as_record(self) -> JobRecord:
@@ -153,6 +159,7 @@ class NewRun:
             job_path=self.job_path,
             status=JobStatus.PENDING,
             event=self.event,
+            sequence=self.sequence,
             compensates_id=self.compensates_id,
             args=self.args,
             meta=self.meta,

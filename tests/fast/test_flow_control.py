@@ -8,7 +8,7 @@ from django.test import override_settings
 
 from django_batchqueue import BatchManager
 from django_batchqueue.exceptions import InvalidDefinition
-from django_batchqueue.execution import flow
+from django_batchqueue.execution import aftermath, flow
 from django_batchqueue.storage import get_storage
 from django_batchqueue.testing import in_memory
 from tests.testapp import memory_jobs as jobs
@@ -146,7 +146,7 @@ def test_nudge_releases_waiting_jobs_lost_between_a_finish_and_a_release(m, monk
         batch = m.get_batch(batch_id)
         assert (batch.status, batch.completed_jobs, batch.waiting_jobs) == ("running", 2, 3)
         storage = get_storage()
-        assert flow.nudge(storage, batch.id) is True
+        assert aftermath.nudge(storage, batch.id) is True
         queue.run()
         assert m.get_batch(batch_id).status == "completed"
 

@@ -12,7 +12,7 @@ import pytest
 
 from django_batchqueue import BatchManager
 from django_batchqueue.exceptions import BatchClosed, BatchNotFound, NothingToRetry
-from django_batchqueue.execution import flow
+from django_batchqueue.execution import aftermath
 from django_batchqueue.storage import get_storage
 from django_batchqueue.testing import in_memory
 from tests.testapp import memory_jobs as jobs
@@ -184,7 +184,7 @@ def test_tuning_is_resolved_at_dispatch_and_stored_with_each_row(queue, m):
         {"max_retries": 4, "retry_delay": 0.0, "timeout": 9},
     )
     batch = m.get_batch(batch_id)
-    assert batch.callbacks["on_failure"]["max_retries"] == 1  # the callback class's own
+    assert batch.callbacks["on_failure"][0]["max_retries"] == 1  # the callback class's own
 
 
 def test_cancel_with_compensation_from_inside_a_chain_step(queue, m):
@@ -268,6 +268,6 @@ def test_nudge_moves_on_a_chain_whose_next_step_was_lost(queue, m):
     assert b.status == "queued"
     storage = get_storage()
     storage.jobs[b.id].status, storage.jobs[b.id].rq_job_id = "pending", ""  # advance interrupted
-    assert flow.nudge(storage, b.batch_id) is True
+    assert aftermath.nudge(storage, b.batch_id) is True
     queue.run()
     assert m.get_batch(batch_id).status == "completed"

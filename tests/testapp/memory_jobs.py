@@ -133,3 +133,9 @@ class Probe(Job):
         )
         log("probe", batch=self.batch_id, n=n, position=self.position, active=active)
         return n
+
+
+class FailingCallback(Job):
+    def run(self, batch_id, status, tag="failing", **kwargs):
+        log(f"callback:{tag}", status=status)
+        raise RuntimeError("this callback fails")

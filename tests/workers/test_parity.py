@@ -64,7 +64,9 @@ def _dispatch_all(manager) -> dict[str, str]:
         .allow_failures()
         .on_job_failure({"class": jobs.RecordCallback, "args": {"tag": "job_failure"}})
         .on_complete({"class": jobs.RecordCallback, "args": {"tag": "complete"}})
+        .on_complete({"class": jobs.RecordCallback, "args": {"tag": "complete-2"}})
         .on_failure({"class": jobs.RecordCallback, "args": {"tag": "failure"}})
+        .on_finally({"class": jobs.RecordCallback, "args": {"tag": "finally"}})
         .dispatch()
     )
     ids["retry"] = m.batch([jobs.FlakyTwice]).dispatch()
@@ -147,19 +149,26 @@ def test_core_behaviours_on_every_execution_path(manager, workers, subtests, pat
         assert steps == {0: "completed", 1: "completed", 2: "failed", 3: "cancelled"}
         assert [c["error"] for c in _callbacks("saga")] == ["RuntimeError: card declined"]
 
-    with subtests.test("each callback runs once, on_job_failure first"):
+    with subtests.test("each callback runs once, in order, on_finally last"):
         batch = Batch.objects.get(pk=ids["callbacks"])
         assert (batch.status, batch.completed_jobs, batch.failed_jobs) == ("completed", 1, 1)
         assert [c["extra"].get("failed_job_position") for c in _callbacks("job_failure")] == [1]
         assert [c["error"] for c in _callbacks("complete")] == [None]
         assert [c["error"] for c in _callbacks("failure")] == ["1 of 2 jobs failed"]
+        assert [(c["status"], c["error"]) for c in _callbacks("finally")] == [("completed", None)]
         order = [
             e.label
             for e in Event.objects.filter(label__startswith="callback:").exclude(
                 label__in=["callback:saga", "callback:function"]
             )
         ]
-        assert order == ["callback:job_failure", "callback:complete", "callback:failure"]
+        assert order == [
+            "callback:job_failure",
+            "callback:complete",
+            "callback:complete-2",
+            "callback:failure",
+            "callback:finally",
+        ]
 
     with subtests.test("a failing job is retried until it succeeds"):
         row = BatchJob.objects.get(batch_id=ids["retry"], kind="job")

@@ -57,8 +57,9 @@ class MemoryReads(MemoryState):
             pending = [r for r in self._rows(batch_id, kind) if r.status == JobStatus.PENDING]
             if not pending:
                 return None
-            pick = max if newest_first else min
-            return replace(pick(pending, key=lambda r: r.position))
+            if newest_first:
+                return replace(max(pending, key=lambda r: r.position))
+            return replace(min(pending, key=lambda r: (r.sequence, r.position)))
 
     def has_active(self, batch_id: uuid.UUID, kind: str) -> bool:
         return any(r.status in ACTIVE_JOB for r in self._rows(batch_id, kind))

@@ -11,6 +11,7 @@ from typing import Any
 from django.utils import timezone
 
 from ...states import (
+    FINISHED_BATCH,
     OPEN_BATCH,
     UNSTARTED_JOB,
     BatchStatus,
@@ -65,6 +66,9 @@ class MemoryWrites(MemoryState):
     def insert_runs(self, runs: Sequence[NewRun]) -> None:
         with self._lock:
             for run in runs:
+                if run.kind == JobKind.CALLBACK:
+                    numbered = [r.sequence for r in self._rows(run.batch_id, JobKind.CALLBACK)]
+                    run.sequence = max(numbered, default=-1) + 1
                 record = run.as_record()
                 record.args, record.meta = to_json(record.args), to_json(record.meta)
                 self._store(record)
@@ -268,6 +272,15 @@ class MemoryWrites(MemoryState):
             if batch.status != BatchStatus.FAILED and not tolerant:
                 return False
             batch.status, batch.error, batch.finished_at = BatchStatus.RUNNING, "", None
+            batch.finalized_at = None
+            return True
+
+    def finalize(self, batch_id: uuid.UUID) -> bool:
+        with self._lock:
+            batch = self.batches.get(batch_id)
+            if batch is None or batch.status not in FINISHED_BATCH or batch.finalized_at:
+                return False
+            batch.finalized_at = timezone.now()
             return True
 
     def set_compensation_status(

@@ -16,9 +16,11 @@ from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from ...models import Batch, BatchJob
+from ...states import JobKind
 from ..records import BatchRecord, NewJob, NewRun
 from . import bulk, hotpath, maintenance, reads, transitions
 
@@ -80,6 +82,7 @@ class SQLStorage:
 
     @staticmethod
     def insert_runs(runs: Sequence[NewRun]) -> None:
+        _number_callbacks(runs)
         BatchJob.objects.bulk_create(
             [
                 BatchJob(
@@ -88,6 +91,7 @@ class SQLStorage:
                     kind=run.kind,
                     position=run.position,
                     event=run.event,
+                    sequence=run.sequence,
                     job_path=run.job_path,
                     compensates_id=run.compensates_id,
                     args=run.args,
@@ -117,6 +121,7 @@ class SQLStorage:
     settle = staticmethod(transitions.settle)
     close = staticmethod(transitions.close)
     reopen_for_retry = staticmethod(transitions.reopen_for_retry)
+    finalize = staticmethod(transitions.finalize)
     set_compensation_status = staticmethod(transitions.set_compensation_status)
     reset_for_retry = staticmethod(transitions.reset_for_retry)
 
@@ -155,3 +160,19 @@ class SQLStorage:
     # -- worker start-up --------------------------------------------------------------------
 
     warm_up = staticmethod(hotpath.warm_up)
+
+
+def _number_callbacks(runs: Sequence[NewRun]) -> None:
+    """Give callback runs the next sequence numbers of their batch (the caller holds the
+    batch's decision lock, so no other callback is numbered meanwhile)."""
+    nxt: dict[uuid.UUID, int] = {}
+    for run in runs:
+        if run.kind != JobKind.CALLBACK:
+            continue
+        if run.batch_id not in nxt:
+            found = BatchJob.objects.filter(batch_id=run.batch_id, kind=JobKind.CALLBACK).aggregate(
+                m=Max("sequence")
+            )["m"]
+            nxt[run.batch_id] = 0 if found is None else found + 1
+        run.sequence = nxt[run.batch_id]
+        nxt[run.batch_id] += 1

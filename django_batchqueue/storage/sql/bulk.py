@@ -26,6 +26,7 @@ def _values(batch_id: Any, job: NewJob, created_at: datetime) -> dict[str, Any]:
         "kind": JobKind.JOB.value,
         "position": job.position,
         "event": "",
+        "sequence": 0,
         "job_path": job.job_path,
         "compensation_path": job.compensation_path,
         "compensation_tuning": job.compensation_tuning_json,

@@ -48,10 +48,10 @@ def max_position(batch_id: uuid.UUID) -> int:
 
 
 def first_pending(batch_id: uuid.UUID, kind: str, newest_first: bool = False) -> JobRecord | None:
-    order = "-position" if newest_first else "position"
+    order = ("-position",) if newest_first else ("sequence", "position")
     return convert.first_job(
         BatchJob.objects.filter(batch_id=batch_id, kind=kind, status=JobStatus.PENDING).order_by(
-            order
+            *order
         )
     )
 

@@ -13,7 +13,7 @@ from django.db.models.functions import Cast, Replace
 from django.utils import timezone
 
 from ...models import Batch, BatchJob
-from ...states import OPEN_BATCH, BatchStatus, JobKind, JobStatus
+from ...states import FINISHED_BATCH, OPEN_BATCH, BatchStatus, JobKind, JobStatus
 from ..records import JobRecord
 from . import convert
 
@@ -214,8 +214,20 @@ def reopen_for_retry(batch_id: uuid.UUID) -> bool:
     )
     return bool(
         Batch.objects.filter(retryable, pk=batch_id, compensation_status__isnull=True).update(
-            status=BatchStatus.RUNNING, error="", finished_at=None, updated_at=timezone.now()
+            status=BatchStatus.RUNNING,
+            error="",
+            finished_at=None,
+            finalized_at=None,
+            updated_at=timezone.now(),
         )
+    )
+
+
+def finalize(batch_id: uuid.UUID) -> bool:
+    return bool(
+        Batch.objects.filter(
+            pk=batch_id, status__in=FINISHED_BATCH, finalized_at__isnull=True
+        ).update(finalized_at=timezone.now())
     )
 
 
