@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from . import signals
-from .definitions import CallbackSpec, check_tuning, parse_callback, parse_jobs
-from .exceptions import InvalidDefinition
-from .execution import flow
+from .definitions import (
+    BatchPlan,
+    CallbackSpec,
+    JobSpec,
+    NestedSpec,
+    check_tuning,
+    parse_callback,
+    parse_jobs,
+)
+from .exceptions import BatchQueueError, InvalidDefinition
+from .execution import flow, tree
 from .execution.effects import Effects
 from .execution.queues import resolve_queue
 from .serialization import check_json
-from .states import BatchStatus, BatchType, CallbackEvent
+from .states import BatchType, CallbackEvent
 from .storage import get_storage
-from .storage.records import BatchRecord
 
 
 class BatchBuilder:
@@ -27,7 +33,15 @@ class BatchBuilder:
 
     def __init__(self, jobs: Any, batch_type: str) -> None:
         self._type = BatchType(batch_type)
-        self._specs = parse_jobs(jobs)
+        # A malformed job list is reported at dispatch, or, when this builder is nested in
+        # another, under its path there (``jobs[1].jobs[3]``).
+        self._specs: list[JobSpec | NestedSpec] = []
+        self._error: BatchQueueError | None = None
+        try:
+            self._specs = parse_jobs(jobs)
+        except BatchQueueError as exc:
+            self._error = exc
+        self._dispatched_as: str | None = None
         self._context: dict[str, Any] = {}
         self._callbacks: dict[str, list[CallbackSpec]] = {}
         self._allow_failures = False
@@ -148,55 +162,69 @@ class BatchBuilder:
 
     # -- dispatch --------------------------------------------------------------------------
 
-    def dispatch(self) -> str:
-        """Validate, store the batch and its jobs, and enqueue what starts now (after commit).
+    def as_plan(self, label: str = "jobs") -> BatchPlan:
+        """The validated definition, for dispatch or as a nested entry at ``label``.
 
-        Returns the batch id. Raises before anything is written when any input is bad.
+        Raises what was wrong with the jobs, named under ``label``; refuses an empty batch and
+        a builder that was already dispatched.
         """
-        if not self._specs:
-            raise InvalidDefinition(
-                "a batch needs at least one job (None and False entries are skipped)"
+        if self._error is not None:
+            if label == "jobs":
+                raise self._error
+            text = str(self._error)
+            raise type(self._error)(
+                f"{label}.{text}" if text.startswith("jobs") else f"{label}: {text}"
             )
-        queue = resolve_queue(named=self._queue_name, rq_name=self._rq_queue)
-        user = _current_user() if self._user is _FROM_REQUEST else self._user
-        options = dict(self._defaults)
-        if self._type == BatchType.PARALLEL:
-            options[flow.WINDOW_OPTION] = flow.window_at_dispatch()
-        batch = BatchRecord(
-            id=uuid.uuid4(),
+        if self._dispatched_as is not None:
+            raise InvalidDefinition(
+                f"{label}: this batch was already dispatched (as {self._dispatched_as}); "
+                "nest a new builder instead"
+            )
+        if not self._specs:
+            where = "a batch" if label == "jobs" else f"{label}: a nested batch"
+            raise InvalidDefinition(
+                f"{where} needs at least one job (None and False entries are skipped)"
+            )
+        queue = None
+        if self._queue_name is not None or self._rq_queue is not None:
+            queue = resolve_queue(named=self._queue_name, rq_name=self._rq_queue)
+        return BatchPlan(
             type=self._type,
-            status=BatchStatus.PENDING,
-            name=self._label,
-            queue=queue,
-            total_jobs=len(self._specs),
-            max_concurrency=self._max_concurrency,
-            context=self._context,
+            entries=list(self._specs),
+            context=dict(self._context),
             callbacks={
                 event: [spec.as_stored() for spec in specs]
                 for event, specs in self._callbacks.items()
             },
-            options=options,
+            defaults=dict(self._defaults),
             allow_failures=self._allow_failures,
-            has_compensation=any(spec.compensation_path for spec in self._specs),
-            created_by_id=getattr(user, "pk", None),
-        )
-        rows, enq = flow.plan(
-            self._specs,
-            batch_type=self._type,
+            max_concurrency=self._max_concurrency,
+            name=self._label,
             queue=queue,
-            defaults=self._defaults,
-            limit=flow.fill_of(batch),
         )
-        batch.waiting_jobs = flow.waiting_in(rows)
+
+    def dispatch(self) -> str:
+        """Validate, store the batch (with its nested batches) and its jobs in one transaction,
+        and enqueue what starts now (after commit).
+
+        Returns the batch id. Raises before anything is written when any input is bad.
+        """
+        plan = self.as_plan()
+        user = _current_user() if self._user is _FROM_REQUEST else self._user
+        nodes = tree.flatten(plan, created_by_id=getattr(user, "pk", None))
+        root = nodes[0].batch
         storage = get_storage()
         fx = Effects(storage)
         with storage.atomic():
-            storage.create_batch(batch, rows)
-            fx.send(signals.batch_dispatched, batch.id, batch=batch)
-            for item in enq:
+            for node in nodes:
+                storage.create_batch(node.batch, node.rows)
+            fx.send(signals.batch_dispatched, root.id, batch=root)
+            for item in nodes[0].enqueues:
                 fx.enqueue(item)
+            flow.after_dispatch(storage, root, fx)
             fx.release()
-        return str(batch.id)
+        self._dispatched_as = str(root.id)
+        return str(root.id)
 
 
 #: ``created_by`` not called: take the user of the current request, if any.

@@ -56,6 +56,41 @@ class CallbackSpec:
         return {"path": self.path, "args": self.args, **self.tuning}
 
 
+@dataclass
+class BatchPlan:
+    """A validated batch definition (what a builder holds), nested batches included."""
+
+    type: str
+    entries: list[JobSpec | NestedSpec]
+    context: dict[str, Any] = field(default_factory=dict)
+    #: Event -> stored callback specs, in the order added.
+    callbacks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Batch-wide job defaults (max_retries, retry_delay, timeout).
+    defaults: dict[str, Any] = field(default_factory=dict)
+    allow_failures: bool = False
+    max_concurrency: int | None = None
+    name: str = ""
+    #: The RQ queue chosen with ``queue()``/``queue_config()``; ``None``: the parent's (or the
+    #: default queue at the top).
+    queue: str | None = None
+
+    @property
+    def has_compensation(self) -> bool:
+        """Whether anything in this batch or below it declares a compensation."""
+        return any(
+            e.plan.has_compensation if isinstance(e, NestedSpec) else bool(e.compensation_path)
+            for e in self.entries
+        )
+
+
+@dataclass
+class NestedSpec:
+    """A nested batch or chain as one entry of its parent."""
+
+    plan: BatchPlan
+    label: str
+
+
 def resolve_ref(
     ref: Any, label: str, memo: dict[Any, tuple[str, Any]] | None = None
 ) -> tuple[str, Any]:
@@ -122,10 +157,16 @@ def check_tuning(values: Mapping[str, Any], label: str) -> dict[str, Any]:
     return out
 
 
-def parse_job(definition: Any, label: str, memo: dict[Any, Any] | None = None) -> JobSpec | None:
-    """Parse one job definition; ``None`` for a skipped entry."""
+def parse_job(
+    definition: Any, label: str, memo: dict[Any, Any] | None = None
+) -> JobSpec | NestedSpec | None:
+    """Parse one job definition; ``None`` for a skipped entry. An undispatched builder is a
+    nested batch (its own errors are reported under ``label``: ``jobs[1].jobs[3]``)."""
     if definition is None or definition is False:
         return None
+    as_plan = getattr(definition, "as_plan", None)
+    if callable(as_plan):
+        return NestedSpec(plan=as_plan(label), label=label)
     compensation: Any = None
     args: Any = None
     tuning: dict[str, Any] = {}
@@ -175,13 +216,13 @@ def _class_tuning(target: Any, label: str) -> dict[str, Any]:
         raise InvalidDefinition(f"{label}: {exc}") from None
 
 
-def parse_jobs(definitions: Any, label: str = "jobs") -> list[JobSpec]:
+def parse_jobs(definitions: Any, label: str = "jobs") -> list[JobSpec | NestedSpec]:
     """Parse a list of job definitions, skipping ``None``/``False`` entries."""
     if isinstance(definitions, str | bytes | Mapping) or not isinstance(definitions, Iterable):
         raise InvalidDefinition(
             f"{label} must be a list of job definitions, got {type(definitions).__name__}"
         )
-    specs = []
+    specs: list[JobSpec | NestedSpec] = []
     memo: dict[Any, Any] = {}  # the same class or path is resolved once per list
     for index, definition in enumerate(definitions):
         spec = parse_job(definition, f"{label}[{index}]", memo)

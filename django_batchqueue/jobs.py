@@ -34,6 +34,9 @@ class Job:
     attempt: int
     #: For a compensation run: what it undoes (see the contract); otherwise ``None``.
     compensation: dict[str, Any] | None
+    #: In a chain: the result of the step before this one (for the first step of a chain
+    #: nested as a chain step, the parent's step before it); ``None`` otherwise.
+    previous_result: Any
 
     def __init__(
         self,
@@ -44,6 +47,7 @@ class Job:
         position: int = 0,
         attempt: int = 1,
         compensation: dict[str, Any] | None = None,
+        previous_result: Any = None,
     ) -> None:
         self.context = context if context is not None else {}
         self.batch_id = batch_id
@@ -51,6 +55,7 @@ class Job:
         self.position = position
         self.attempt = attempt
         self.compensation = compensation
+        self.previous_result = previous_result
 
     def run(self, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__qualname__} must implement run()")

@@ -49,7 +49,11 @@ class BatchManager:
         if uid is None:
             return None
         batch = get_storage().progress_of([uid]).get(uid)  # counters only, not the context
-        return None if batch is None else progress_of(batch)
+        return None if batch is None else progress_for(batch)
+
+    def get_children(self, batch_id: Any) -> list[Any]:
+        """The batch's nested batches, in position order (as :meth:`get_batch` gives them)."""
+        return get_storage().user_children(self._require(batch_id))
 
     def get_results(self, batch_id: Any) -> dict[str, Any]:
         """``{job_id: result}`` of the completed jobs, in position order."""
@@ -90,11 +94,30 @@ class BatchManager:
         return control.retry_failed(batch_id)
 
 
-def progress_of(batch: Any) -> dict[str, Any]:
+def progress_for(batch: Any) -> dict[str, Any]:
+    """:func:`progress_of` with the leaf counters of a batch that has nested batches (two more
+    reads, whatever the size of its tree)."""
+    if not batch.has_children:
+        return progress_of(batch)
+    return progress_of(batch, get_storage().leaf_counts(batch))
+
+
+def progress_of(batch: Any, leaf: dict[str, int] | None = None) -> dict[str, Any]:
     """The progress dict of the contract for a batch record (or model instance).
 
-    The admin and the API add ``active_jobs`` and ``waiting_jobs`` (see :func:`turns_of`).
+    ``leaf`` (for a batch with nested batches: the counters summed over the leaf jobs of its
+    tree, from ``Storage.leaf_counts``) is reported as ``"leaf"``, and ``progress_percentage``
+    is computed from it, so a progress bar moves while a nested batch runs. Without nested
+    batches the leaf counters are the batch's own. The admin and the API add ``active_jobs``
+    and ``waiting_jobs`` (see :func:`turns_of`).
     """
+    if leaf is None:
+        leaf = {
+            "total_jobs": batch.total_jobs,
+            "completed_jobs": batch.completed_jobs,
+            "failed_jobs": batch.failed_jobs,
+            "cancelled_jobs": batch.cancelled_jobs,
+        }
     return {
         "id": str(batch.pk),
         "type": batch.type,
@@ -104,12 +127,20 @@ def progress_of(batch: Any) -> dict[str, Any]:
         "failed_jobs": batch.failed_jobs,
         "cancelled_jobs": batch.cancelled_jobs,
         "pending_jobs": batch.pending_jobs,
-        "progress_percentage": batch.progress_percentage,
+        "progress_percentage": _percentage(batch.is_finished, leaf),
         "has_compensation": batch.has_compensation,
         "compensation_status": batch.compensation_status,
         "created_at": batch.created_at,
         "finished_at": batch.finished_at,
+        "leaf": leaf,
     }
+
+
+def _percentage(finished: bool, leaf: dict[str, int]) -> int:
+    if finished or not leaf["total_jobs"]:
+        return 100 if finished else 0
+    done = leaf["completed_jobs"] + leaf["failed_jobs"] + leaf["cancelled_jobs"]
+    return round(100 * done / leaf["total_jobs"])
 
 
 def turns_of(batch: Any) -> dict[str, int]:

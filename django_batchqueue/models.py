@@ -42,6 +42,24 @@ class Batch(BatchFigures, models.Model):
     name = models.CharField(max_length=255, blank=True, default="")
     queue = models.CharField(max_length=100, help_text="RQ queue that carries the batch's work.")
 
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="children",
+        help_text="For a nested batch: the batch it is a member of.",
+    )
+    root_id = models.UUIDField(
+        null=True, blank=True, help_text="The outermost batch of the tree (its own id at the top)."
+    )
+    member_id = models.UUIDField(
+        null=True, blank=True, help_text="For a nested batch: its member row in the parent."
+    )
+    #: Ids from the root down to this batch, "/"-separated (a subtree is a prefix).
+    path = models.CharField(max_length=1000, blank=True, default="")
+    has_children = models.BooleanField(default=False)
+
     total_jobs = models.PositiveIntegerField(default=0)
     completed_jobs = models.PositiveIntegerField(default=0)
     failed_jobs = models.PositiveIntegerField(default=0)
@@ -104,6 +122,8 @@ class Batch(BatchFigures, models.Model):
             models.Index(fields=["status", "created_at"], name="batchqueue_batch_status_idx"),
             models.Index(fields=["finished_at"], name="batchqueue_batch_finished_idx"),
             models.Index(fields=["created_at"], name="batchqueue_batch_created_idx"),
+            models.Index(fields=["root_id"], name="batchqueue_batch_root_idx"),
+            models.Index(fields=["member_id"], name="batchqueue_batch_member_idx"),
         ]
 
     def __str__(self) -> str:

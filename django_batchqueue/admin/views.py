@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from ..manager import progress_of, turns_of
+from ..manager import progress_for, turns_of
 from ..states import BatchStatus, CompensationStatus
 from ..storage import get_storage
 from .actions import CONTROL_ACTIONS, run_action
@@ -58,7 +58,7 @@ def progress_payload(batch: Any) -> dict[str, Any]:
     redraw its badge: display labels, and whether to keep polling."""
     comp = batch.compensation_status
     return {
-        **progress_of(batch),
+        **progress_for(batch),
         **turns_of(batch),
         "status_display": BatchStatus(batch.status).label,
         "compensation_display": CompensationStatus(comp).label if comp else None,

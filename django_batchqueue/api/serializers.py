@@ -6,8 +6,17 @@ from typing import Any
 
 from rest_framework import serializers
 
-from ..manager import progress_of
+from ..manager import progress_for
 from ..states import BatchStatus, BatchType, CallbackEvent, CompensationStatus, JobKind, JobStatus
+
+
+class LeafCountsSerializer(serializers.Serializer):
+    """The four counters summed over the leaf jobs of a batch's whole tree."""
+
+    total_jobs = serializers.IntegerField(min_value=0)
+    completed_jobs = serializers.IntegerField(min_value=0)
+    failed_jobs = serializers.IntegerField(min_value=0)
+    cancelled_jobs = serializers.IntegerField(min_value=0)
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -30,9 +39,13 @@ class ProgressSerializer(serializers.Serializer):
     )
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
+    leaf = LeafCountsSerializer(
+        help_text="The counters summed over the leaf jobs of the whole tree (nested batches "
+        "included); progress_percentage is computed from these."
+    )
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
-        return super().to_representation(progress_of(instance))
+        return super().to_representation(progress_for(instance))
 
 
 class BatchListSerializer(serializers.Serializer):

@@ -3,17 +3,28 @@
 A batch that reached an outcome (or whose callbacks or compensation moved on) is carried one
 step further each time: the next callback starts once none runs; once no callback is left and
 compensation has finished, the ``on_finally`` callbacks are created (once per outcome) and run;
-when those are done too, nothing of the outcome is left to run. :func:`nudge` is the same walk
-for a batch that went quiet, which reconciliation calls.
+when those are done too, nothing of the outcome is left to run, and a nested batch ends as a
+member of its parent (which reacts as to any member; so every callback of a child runs before
+its parent's). :func:`nudge` is the same walk for a batch that went quiet, which
+reconciliation calls.
 """
 
 from __future__ import annotations
 
 import uuid
 
-from ..states import OPEN_BATCH, BatchType, CompensationStatus, JobKind
+from ..states import (
+    MEMBER_KINDS,
+    OPEN_BATCH,
+    BatchStatus,
+    BatchType,
+    CompensationStatus,
+    JobKind,
+    JobStatus,
+)
 from ..storage.base import Storage
-from . import callbacks, compensation, flow, settling
+from ..storage.records import BatchRecord
+from . import callbacks, compensation, flow, reactions, settling
 from .effects import Effects
 
 
@@ -33,12 +44,52 @@ def _step(storage: Storage, batch_id: uuid.UUID, fx: Effects) -> bool:
         return True  # a callback runs (on_job_failure ones too, while the batch is open)
     if batch.status in OPEN_BATCH or batch.compensation_status == CompensationStatus.RUNNING:
         return False  # compensation.advance reports the batch again when it has finished
+    if batch.has_children and storage.has_active(batch.id, JobKind.BATCH):
+        return False  # a nested batch is still winding down: the child before the parent
     if batch.finalized_at is None and storage.finalize(batch.id):
         fresh = storage.get_batch(batch.id)
         assert fresh is not None
         if callbacks.on_finally(storage, fresh) and callbacks.advance(storage, fresh, fx):
             return True
-    return False
+    # Nothing of the outcome is left to run: a nested batch now ends as a member of its parent.
+    return _member_ended(storage, batch, fx)
+
+
+def _member_ended(storage: Storage, child: BatchRecord, fx: Effects) -> bool:
+    """A nested batch's outcome is over: its member row finishes, and the parent reacts."""
+    if child.member_id is None:
+        return False
+    member = storage.load_job(child.member_id)
+    if member is None or member.status != JobStatus.RUNNING:
+        return False  # already ended (or cancelled before it started)
+    parent = member.loaded_batch
+    if child.status == BatchStatus.COMPLETED:
+        result = storage.member_result(child)
+        if not storage.finish(member, JobStatus.COMPLETED, result=result):
+            return False
+        # A chain nested as a chain step hands its context on, as if its steps were inline.
+        chain = parent.type == BatchType.SEQUENTIAL and child.type == BatchType.SEQUENTIAL
+        reactions.member_completed(
+            storage, member, result, child.context if chain else None, fx, chain=chain
+        )
+    elif child.status == BatchStatus.CANCELLED and parent.status not in OPEN_BATCH:
+        # Cancelled with its parent: one of the parent's cancelled members.
+        if not storage.finish(member, JobStatus.CANCELLED):
+            return False
+        storage.count(parent.id, cancelled=1)
+        compensation.advance(storage, parent.id, fx)
+        fx.ended.append(parent.id)
+    else:
+        error = (
+            child.error
+            if child.status == BatchStatus.FAILED
+            else f"nested batch {child.id} was cancelled"
+        )
+        if not storage.finish(member, JobStatus.FAILED, error=error):
+            return False
+        reactions.member_failed(storage, member, error, fx)
+    fx.ended.append(parent.id)
+    return True
 
 
 def nudge(storage: Storage, batch_id: uuid.UUID) -> bool:
@@ -55,7 +106,7 @@ def nudge(storage: Storage, batch_id: uuid.UUID) -> bool:
             return False
         batch = storage.get_batch(batch_id)
         assert batch is not None
-        if batch.status in OPEN_BATCH and not storage.has_active(batch_id, JobKind.JOB):
+        if batch.status in OPEN_BATCH and not storage.has_active(batch_id, MEMBER_KINDS):
             if batch.type == BatchType.SEQUENTIAL:
                 moved = flow.start_next_step(storage, batch, fx)
             else:

@@ -10,12 +10,13 @@ from typing import Any
 
 from django.utils import timezone
 
-from ..definitions import parse_jobs
+from ..definitions import NestedSpec, parse_jobs
 from ..exceptions import BatchClosed, BatchNotFound, CompensationStarted, NothingToRetry
-from ..states import BatchStatus
+from ..states import BatchStatus, JobKind
 from ..storage import get_storage
-from ..storage.records import BatchRecord
-from . import aftermath, flow, settling
+from ..storage.base import Storage
+from ..storage.records import NESTED_UNDO, BatchRecord
+from . import aftermath, flow, settling, tree
 from .effects import Effects
 
 
@@ -30,40 +31,63 @@ def parse_batch_id(batch_id: Any) -> uuid.UUID:
 
 
 def add_jobs(batch_id: Any, jobs: Any) -> list[str]:
-    """Append jobs to a pending or running batch; returns their ids (empty input: no change)."""
+    """Append members (jobs, or undispatched builders: nested batches) to a pending or running
+    batch; returns their ids (empty input: no change)."""
     uid = parse_batch_id(batch_id)
-    specs = parse_jobs(jobs)
-    if not specs:
+    entries = parse_jobs(jobs)
+    if not entries:
         return []
     storage = get_storage()
     fx = Effects(storage)
-    with storage.atomic():
-        batch = storage.get_batch(uid)
-        if batch is None:
+    with storage.decide(uid) as exists:
+        if not exists:
             raise BatchNotFound(f"no batch with id {str(uid)!r}")
+        batch = _loaded(uid)
+        nested = [e for e in entries if isinstance(e, NestedSpec)]
+        member_ids = {id(e): uuid.uuid4() for e in nested}
         rows, enq = flow.plan(
-            specs,
+            entries,
             batch_type=batch.type,
             queue=batch.queue,
             defaults=batch.options,
             limit=flow.limit_of(batch),
             at_dispatch=False,
+            member_ids=member_ids,
+            nested_undo=NESTED_UNDO,
         )
-        # Growing total_jobs locks the batch: it cannot settle while we add, and if it settled
-        # first we see it here and refuse, so added jobs are never orphaned.
-        has_compensation = any(s.compensation_path for s in specs)
-        if not storage.grow(uid, len(rows), has_compensation, waiting=flow.waiting_in(rows)):
+        has_compensation = any(
+            e.plan.has_compensation if isinstance(e, NestedSpec) else bool(e.compensation_path)
+            for e in entries
+        )
+        # Growing total_jobs fails once the batch has finished (the decision holds it, so it
+        # cannot settle meanwhile): added members are never orphaned.
+        if not storage.grow(
+            uid,
+            len(rows),
+            has_compensation,
+            waiting=flow.waiting_in(rows),
+            has_children=bool(nested),
+        ):
             raise BatchClosed(
                 f"batch {uid} is {storage.batch_status(uid)}; jobs can only be added to a "
                 "pending or running batch"
             )
-        start = storage.max_position(uid) + 1  # read under the lock: positions never clash
+        start = storage.max_position(uid) + 1
         for row in rows:
             row.position += start
         storage.add_new_jobs(uid, rows)
+        batch = _loaded(uid)
+        for entry in nested:
+            for node in tree.flatten(
+                entry.plan,
+                created_by_id=batch.created_by_id,
+                parent=batch,
+                member_id=member_ids[id(entry)],
+            ):
+                storage.create_batch(node.batch, node.rows)
         for item in enq:
             fx.enqueue(item)
-        flow.after_add(storage, _loaded(uid), fx)
+        flow.after_add(storage, batch, fx)
         fx.release()
     return [str(row.id) for row in rows]
 
@@ -93,30 +117,62 @@ def can_retry(batch: Any) -> bool:
 
 
 def retry_failed(batch_id: Any) -> int:
-    """Re-queue the failed and cancelled jobs of a failed batch (the failed jobs of a completed
-    allow-failures batch); returns how many."""
+    """Re-queue the failed and cancelled members of a failed batch (the failed ones of a
+    completed allow-failures batch), nested batches recursively; returns how many leaf jobs."""
     uid = parse_batch_id(batch_id)
     storage = get_storage()
     fx = Effects(storage)
     with storage.decide(uid) as exists:
         if not exists:
             raise BatchNotFound(f"no batch with id {str(uid)!r}")
-        if not storage.reopen_for_retry(uid):
-            batch = _loaded(uid)
-            if batch.compensation_status is not None:
-                raise CompensationStarted(
-                    f"batch {uid} cannot be retried: its compensation has started "
-                    f"(compensation_status {batch.compensation_status})"
-                )
+        batch = _loaded(uid)
+        if batch.compensation_status is not None:
+            raise CompensationStarted(
+                f"batch {uid} cannot be retried: its compensation has started "
+                f"(compensation_status {batch.compensation_status})"
+            )
+        if not can_retry(batch):
             detail = " with no failed jobs" if batch.status == BatchStatus.COMPLETED else ""
             raise NothingToRetry(
                 f"batch {uid} is {batch.status}{detail}; only a failed batch, or a completed "
                 "allow-failures batch with failed jobs, can be retried"
             )
-        rows = storage.reset_for_retry(uid)
-        flow.after_retry(storage, _loaded(uid), rows, fx)
+        _refuse_compensated_children(storage, batch)
+        if not storage.reopen_for_retry(uid):
+            raise NothingToRetry(f"batch {uid} changed meanwhile; try again")
+        requeued = _reset_tree(storage, uid)
+        flow.after_retry(storage, _loaded(uid), [], fx)
         fx.release()
-    return len(rows)
+    return requeued
+
+
+def _refuse_compensated_children(storage: Storage, batch: BatchRecord) -> None:
+    """Refuse, before anything is written, a retry that would restart an undone nested batch."""
+    if not batch.has_children:
+        return
+    for child in storage.children(batch.id):
+        if child.status in (BatchStatus.FAILED, BatchStatus.CANCELLED):
+            if child.compensation_status is not None:
+                raise CompensationStarted(
+                    f"batch {batch.id} cannot be retried: its nested batch {child.id} has "
+                    f"started compensating (compensation_status {child.compensation_status})"
+                )
+            _refuse_compensated_children(storage, child)
+
+
+def _reset_tree(storage: Storage, batch_id: uuid.UUID) -> int:
+    """Failed and cancelled members back to pending, nested batches reopened recursively;
+    how many leaf jobs were reset."""
+    requeued = 0
+    for row in storage.reset_for_retry(batch_id):
+        if row.kind != JobKind.BATCH:
+            requeued += 1
+            continue
+        child = storage.child_of(row.id)
+        if child is not None and child.status != BatchStatus.COMPLETED:
+            storage.reopen_child(child.id)
+            requeued += _reset_tree(storage, child.id)
+    return requeued
 
 
 def _loaded(batch_id: uuid.UUID) -> BatchRecord:

@@ -39,12 +39,13 @@ class Effects:
         timeout: int | None,
         *,
         job_of: uuid.UUID | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> bool:
         """pending -> queued, and enqueue its RQ job after the commit; False if it was not
         pending any more (someone else started or cancelled it first). ``job_of`` is the batch
         of a job (not of a callback or compensation run): it leaves that batch's waiting jobs."""
         rq_id = new_rq_job_id()
-        if not self.storage.queue_pending(row_id, rq_id, batch_id=job_of):
+        if not self.storage.queue_pending(row_id, rq_id, batch_id=job_of, meta=meta):
             return False
         self.enqueues.append(Enqueue(str(row_id), rq_id, queue, timeout))
         return True

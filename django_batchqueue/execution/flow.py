@@ -1,34 +1,35 @@
-"""What starts now: the one place that decides which of a batch's jobs are released, and when.
+"""What starts now: the one place that decides which of a batch's members are released, and when.
 
-Jobs are released at dispatch, when jobs are added, when a retry re-queues failed ones, when a
-job finishes, and when reconciliation nudges a quiet batch. Each of those asks this module.
+Members (jobs, and nested batches) are released at dispatch, when members are added, when a
+retry re-queues failed ones, when one finishes, and when reconciliation nudges a quiet batch.
+Each of those asks this module.
 
-- A **chain** releases its lowest pending step once no step is queued or running.
+- A **chain** releases its lowest pending member once none is queued or running. Each step is
+  told the previous step's result (``previous_result``).
 - A **parallel batch** may have a *limit*: its ``max_concurrency(n)`` cap, and its release
   window (``BATCHQUEUE["RELEASE_WINDOW"]`` at dispatch, default 100), whichever is smaller. At
-  most that many of its jobs are queued or running at once; the rest wait as ``pending`` and
-  are released in position order. A cap releases as each job finishes. A window is filled
-  only as far as the workers on the queue can use (a few jobs per worker, never more than the
-  window) and topped up when that has fallen to half: so a batch dispatched after it waits for
-  a few jobs per worker, not for a whole window, and releases cost one transaction for every
-  few finished jobs. Without a limit every job is queued at once.
-
-Per-batch caps, fair turns and nested batches change this module, not the state machines that
-call it. (:func:`~django_batchqueue.execution.aftermath.nudge` asks it too.)
+  most that many of its members are queued or running at once; the rest wait as ``pending``
+  and are released in position order. A cap releases as each member finishes. A window is
+  filled only as far as the workers on the queue can use (a few jobs per worker, never more
+  than the window) and topped up when that has fallen to half: so a batch dispatched after it
+  waits for a few jobs per worker, not for a whole window, and releases cost one transaction
+  for every few finished jobs. Without a limit every member is released at once.
+- Releasing a **nested batch** starts it: it takes a copy of its parent's context (updated with
+  its own) and releases its own first members by the same rules.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.utils import timezone
 
 from .. import conf
-from ..definitions import JobSpec, resolve_tuning
+from ..definitions import JobSpec, NestedSpec, resolve_tuning
 from ..serialization import dumps
-from ..states import OPEN_BATCH, BatchType, JobKind, JobStatus
+from ..states import MEMBER_KINDS, OPEN_BATCH, BatchType, JobKind, JobStatus
 from ..storage.base import Storage
 from ..storage.records import BatchRecord, Counts, JobRecord, NewJob
 from . import settling
@@ -41,6 +42,8 @@ WINDOW_OPTION = "release_window"
 FILL_PER_WORKER = 4
 #: ...and at least this many (while no worker is known, too).
 MIN_FILL = 8
+#: ``previous_result`` not given: look it up.
+_LOOK_UP: Any = object()
 
 
 def window_at_dispatch() -> int | None:
@@ -50,7 +53,7 @@ def window_at_dispatch() -> int | None:
 
 
 def limit_of(batch: BatchRecord) -> int | None:
-    """How many of a parallel batch's jobs may be queued or running at once (``None``: all)."""
+    """How many of a parallel batch's members may be queued or running at once (``None``: all)."""
     limits = [n for n in (batch.max_concurrency, batch.options.get(WINDOW_OPTION)) if n]
     return min(limits) if limits else None
 
@@ -61,7 +64,7 @@ def is_capped(batch: BatchRecord, limit: int) -> bool:
 
 
 def fill_of(batch: BatchRecord) -> int | None:
-    """How many of a limited batch's jobs to keep queued or running now (``None``: all)."""
+    """How many of a limited batch's members to keep queued or running now (``None``: all)."""
     limit = limit_of(batch)
     if limit is None or is_capped(batch, limit):
         return limit
@@ -69,48 +72,58 @@ def fill_of(batch: BatchRecord) -> int | None:
 
 
 def wants_release(batch: BatchRecord, counts: Counts) -> bool:
-    """After a job of ``batch`` finished with ``counts``: is it time to release more?"""
+    """After a member of ``batch`` finished with ``counts``: is it time to release more?"""
     if not counts.waiting or counts.status not in OPEN_BATCH:
         return False
     fill = fill_of(batch)
     if fill is None:
-        return False
+        return True  # unlimited: only nested batches wait, and they start at once
     if is_capped(batch, fill):
         return counts.active < fill  # a cap: every free place at once
     return counts.active <= fill // 2  # a window: top up once half of what was handed out ran
 
 
 def plan(
-    specs: Sequence[JobSpec],
+    entries: Sequence[JobSpec | NestedSpec],
     *,
     batch_type: str,
     queue: str,
     defaults: dict[str, Any],
     limit: int | None = None,
-    start_position: int = 0,
     at_dispatch: bool = True,
+    held: bool = False,
+    member_ids: Mapping[int, uuid.UUID] | None = None,
+    nested_undo: str = "",
 ) -> tuple[list[NewJob], list[Enqueue]]:
-    """Rows for ``specs`` at positions ``start_position...``, and the RQ jobs of those that start
-    with them: a parallel batch's first ``limit`` jobs (all without one) at dispatch, or none of
-    the jobs appended to a limited batch (:func:`after_add` releases them); a chain's first
-    step, at dispatch only (steps appended to a running chain wait their turn).
+    """Member rows for ``entries`` (positions 0…; the caller shifts appended ones), and the RQ
+    jobs of those that start with them: a parallel batch's first ``limit`` jobs (all without
+    one) at dispatch, or none of those appended to a limited batch; a chain's first step, at
+    dispatch only. ``held`` (a nested batch, until its parent starts it): none. Nested batches
+    (``member_ids[id(entry)]`` their member row ids) always start pending: starting one needs
+    its rows stored first (:func:`release`, :func:`start_next_step`).
     """
     now = timezone.now()
     rows: list[NewJob] = []
     enq: list[Enqueue] = []
-    for offset, spec in enumerate(specs):
-        tuning = resolve_tuning(spec.tuning, spec.class_tuning, defaults)
-        if batch_type == BatchType.PARALLEL:
+    for offset, entry in enumerate(entries):
+        if isinstance(entry, NestedSpec):
+            assert member_ids is not None
+            rows.append(_member_row(member_ids[id(entry)], offset, entry, nested_undo))
+            continue
+        tuning = resolve_tuning(entry.tuning, entry.class_tuning, defaults)
+        if held:
+            starts = False
+        elif batch_type == BatchType.PARALLEL:
             starts = limit is None or (at_dispatch and offset < limit)
         else:
             starts = at_dispatch and offset == 0
         row_id = uuid.uuid4()
         row = NewJob(
             id=row_id,
-            position=start_position + offset,
-            job_path=spec.job_path,
-            compensation_path=spec.compensation_path,
-            args_json=spec.args_json,
+            position=offset,
+            job_path=entry.job_path,
+            compensation_path=entry.compensation_path,
+            args_json=entry.args_json,
             status=JobStatus.QUEUED if starts else JobStatus.PENDING,
             max_retries=tuning["max_retries"],
             retry_delay=tuning["retry_delay"],
@@ -119,8 +132,8 @@ def plan(
             rq_job_id=row_id.hex if starts else "",
             enqueued_at=now if starts else None,
             compensation_tuning_json=(
-                dumps(resolve_tuning({}, spec.compensation_class_tuning, defaults))
-                if spec.compensation_path
+                dumps(resolve_tuning({}, entry.compensation_class_tuning, defaults))
+                if entry.compensation_path
                 else "{}"
             ),
         )
@@ -130,26 +143,83 @@ def plan(
     return rows, enq
 
 
+def _member_row(member_id: uuid.UUID, position: int, entry: NestedSpec, undo: str) -> NewJob:
+    return NewJob(
+        id=member_id,
+        position=position,
+        job_path="",
+        compensation_path=undo if entry.plan.has_compensation else "",
+        args_json="{}",
+        status=JobStatus.PENDING,
+        max_retries=0,
+        retry_delay=0.0,
+        timeout=None,
+        rq_job_id="",
+        enqueued_at=None,
+        kind=JobKind.BATCH,
+    )
+
+
 def waiting_in(rows: Sequence[NewJob]) -> int:
     return sum(1 for row in rows if row.status == JobStatus.PENDING)
 
 
 def release(storage: Storage, batch: BatchRecord, fx: Effects) -> int:
-    """Release waiting jobs of a limited parallel batch into its free places; how many."""
-    fill = fill_of(batch)
-    if fill is None:
-        return 0
+    """Release waiting members of a parallel batch into its free places (all of them without
+    a limit: nested batches wait only until their rows are stored); how many."""
+    fill = fill_of(batch) or batch.total_jobs
     released = storage.release_waiting(batch.id, fill)
-    for row_id, rq_job_id, timeout in released:
-        fx.enqueue(Enqueue(str(row_id), rq_job_id, batch.queue, timeout))
+    for row_id, rq_job_id, timeout, kind in released:
+        if kind == JobKind.BATCH:
+            start_child(storage, batch, row_id, fx)
+        else:
+            fx.enqueue(Enqueue(str(row_id), rq_job_id, batch.queue, timeout))
     return len(released)
 
 
-def after_add(storage: Storage, batch: BatchRecord, fx: Effects) -> None:
-    """Jobs were appended: a chain with nothing running starts the next step; a limited
-    parallel batch releases what fits."""
+def start_child(
+    storage: Storage,
+    parent: BatchRecord,
+    member_id: uuid.UUID,
+    fx: Effects,
+    previous_result: Any = _LOOK_UP,
+) -> None:
+    """Start the nested batch of member row ``member_id`` (already marked running).
+
+    The first time, it takes a copy of the parent's context as it is now, updated with its own;
+    a nested batch restarted by a retry keeps the context it had. Then it releases its first
+    members by its own rules.
+    """
+    child = storage.child_of(member_id)
+    assert child is not None, f"member {member_id} has no nested batch"
+    if child.started_at is None:
+        child.context = {**parent.context, **child.context}
+        storage.count(child.id, context=child.context)
+    storage.mark_started(child.id)
+    storage.mark_started(parent.id)
+    child.status = "running"
+    if child.type == BatchType.SEQUENTIAL:
+        start_next_step(storage, child, fx, previous_result)
+    else:
+        release(storage, child, fx)
+
+
+def after_dispatch(storage: Storage, batch: BatchRecord, fx: Effects) -> None:
+    """A top batch was stored: start the nested batches that start with it."""
+    if not batch.has_children:
+        return
     if batch.type == BatchType.SEQUENTIAL:
-        if not storage.has_active(batch.id, JobKind.JOB):
+        if not storage.has_active(batch.id, MEMBER_KINDS):
+            start_next_step(storage, batch, fx, previous_result=None)
+    else:
+        release(storage, batch, fx)
+
+
+def after_add(storage: Storage, batch: BatchRecord, fx: Effects) -> None:
+    """Members were appended: a chain with nothing running starts the next step; a parallel
+    batch releases what fits."""
+    if batch.type == BatchType.SEQUENTIAL:
+        if not storage.has_active(batch.id, MEMBER_KINDS):
             start_next_step(storage, batch, fx)
     else:
         release(storage, batch, fx)
@@ -158,26 +228,21 @@ def after_add(storage: Storage, batch: BatchRecord, fx: Effects) -> None:
 def after_retry(
     storage: Storage, batch: BatchRecord, rows: Sequence[JobRecord], fx: Effects
 ) -> None:
-    """Failed jobs are pending again: a chain resumes at the first; a parallel batch runs them
-    all, or as many as its limit allows."""
+    """Failed members are pending again: a chain resumes at the first; a parallel batch runs
+    them all, or as many as its limit allows."""
     if batch.type == BatchType.SEQUENTIAL:
-        starting: Sequence[JobRecord] = rows[:1]
-    elif limit_of(batch) is not None:
-        release(storage, batch, fx)
-        return
+        start_next_step(storage, batch, fx)
     else:
-        starting = rows
-    for row in starting:
-        fx.start(row.id, batch.queue, row.timeout, job_of=batch.id)
+        release(storage, batch, fx)
 
 
 def after_job(
-    storage: Storage, batch: BatchRecord, fx: Effects, previous_result: Any = None
+    storage: Storage, batch: BatchRecord, fx: Effects, previous_result: Any = _LOOK_UP
 ) -> None:
-    """A job of an open batch finished: a chain moves to its next step (or settles when none
+    """A member of an open batch finished: a chain moves to its next step (or settles when none
     is left); a parallel batch releases what its limit allows, or settles once all finished."""
     if batch.type == BatchType.SEQUENTIAL:
-        if not start_next_step(storage, batch, fx):
+        if not start_next_step(storage, batch, fx, previous_result):
             settling.try_settle(storage, batch.id, fx)
     elif not (wants_release(batch, counts_of(batch)) and release(storage, batch, fx)):
         settling.try_settle(storage, batch.id, fx)
@@ -194,6 +259,37 @@ def counts_of(batch: BatchRecord) -> Counts:
     )
 
 
-def start_next_step(storage: Storage, batch: BatchRecord, fx: Effects) -> bool:
-    nxt = storage.first_pending(batch.id, JobKind.JOB)
-    return nxt is not None and fx.start(nxt.id, batch.queue, nxt.timeout, job_of=batch.id)
+def start_next_step(
+    storage: Storage, batch: BatchRecord, fx: Effects, previous_result: Any = _LOOK_UP
+) -> bool:
+    """Start a chain's lowest pending member, telling it the previous step's result."""
+    nxt = storage.first_pending(batch.id, MEMBER_KINDS)
+    if nxt is None:
+        return False
+    if previous_result is _LOOK_UP:
+        previous_result = previous_result_for(storage, batch, nxt.position)
+    if nxt.kind == JobKind.BATCH:
+        if not storage.start_virtual(nxt.id, batch_id=batch.id):
+            return False
+        start_child(storage, batch, nxt.id, fx, previous_result)
+        return True
+    return fx.start(
+        nxt.id,
+        batch.queue,
+        nxt.timeout,
+        job_of=batch.id,
+        meta={"previous_result": previous_result},
+    )
+
+
+def previous_result_for(storage: Storage, batch: BatchRecord, position: int) -> Any:
+    """The result a chain step at ``position`` sees as ``previous_result``: the step before
+    it; for the first step of a chain nested as a chain step, the parent's step before it."""
+    if position > 0:
+        return storage.result_at(batch.id, position - 1)
+    if batch.member_id is None or batch.parent_id is None:
+        return None
+    member = storage.load_job(batch.member_id)
+    if member is None or member.loaded_batch.type != BatchType.SEQUENTIAL:
+        return None
+    return previous_result_for(storage, member.loaded_batch, member.position)

@@ -50,6 +50,7 @@ def call(target: Any, row: JobRecord) -> tuple[Any, dict[str, Any] | None]:
             position=row.position,
             attempt=row.attempts,
             compensation=compensation,
+            previous_result=row.meta.get("previous_result") if row.kind == JobKind.JOB else None,
         )
         func = instance.run
     else:

@@ -39,17 +39,20 @@ def run_succeeded(row: JobRecord, result: Any, context: dict[str, Any] | None) -
         _completed_signal(row, result, fx)
         if counts.all_done and counts.status in OPEN_BATCH:
             with storage.atomic():
+                storage.lock_tree(row.loaded_batch)
                 settling.try_settle(storage, row.batch_id, fx)
                 aftermath.after_outcomes(storage, fx)
                 fx.release()
         elif flow.wants_release(row.loaded_batch, counts):
             with storage.atomic():
+                storage.lock_tree(row.loaded_batch)
                 flow.release(storage, row.loaded_batch, fx)
                 fx.release()
         else:
             fx.release()
         return
     with storage.atomic():
+        storage.lock_tree(row.loaded_batch)
         if not storage.finish(row, JobStatus.COMPLETED, result=result):
             return
         if row.kind == JobKind.JOB:
@@ -66,6 +69,7 @@ def run_failed(row: JobRecord, error: str, traceback: str = "", permanent: bool 
     storage = get_storage()
     fx = Effects(storage)
     with storage.atomic():
+        storage.lock_tree(row.loaded_batch)
         retry = not permanent and row.attempts <= row.max_retries
         if retry and row.kind == JobKind.JOB:
             # The batch failed or was cancelled meanwhile: no new attempt starts.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 
 from .. import signals
-from ..states import BatchStatus, BatchType
+from ..states import OPEN_BATCH, BatchStatus, BatchType
 from ..storage.base import Storage
 from ..storage.records import BatchRecord, JobRecord
 from . import callbacks, compensation
@@ -39,6 +39,9 @@ def fail(
         return False
     storage.cancel_unstarted(batch.id)
     batch.status, batch.error = BatchStatus.FAILED, error
+    # All or nothing: the nested batches still open are cancelled (and undo themselves if
+    # anything in the batch is undone).
+    _cancel_children(storage, batch, batch.has_compensation, fx)
     callbacks.on_failed(storage, batch, error)
     also = [failed_row] if batch.type == BatchType.PARALLEL and failed_row.compensation_path else []
     compensation.undo_batch(storage, batch, error, fx, also=also)
@@ -48,13 +51,23 @@ def fail(
 
 
 def cancel(storage: Storage, batch: BatchRecord, compensate: bool, fx: Effects) -> bool:
-    """open -> cancelled; with ``compensate`` the completed jobs are undone in reverse order."""
+    """open -> cancelled, with every open nested batch below it; with ``compensate`` the
+    completed work of the whole tree is undone, newest first."""
     if not storage.close(batch.id, BatchStatus.CANCELLED, "cancelled"):
         return False
     storage.cancel_unstarted(batch.id)
     batch.status = BatchStatus.CANCELLED
+    _cancel_children(storage, batch, compensate, fx)
     if compensate:
         compensation.undo_batch(storage, batch, compensation.CANCELLED_REASON, fx)
     fx.send(signals.batch_cancelled, batch.id, compensate=compensate)
     fx.ended.append(batch.id)
     return True
+
+
+def _cancel_children(storage: Storage, batch: BatchRecord, compensate: bool, fx: Effects) -> None:
+    if not batch.has_children:
+        return
+    for child in storage.children(batch.id):
+        if child.status in OPEN_BATCH:
+            cancel(storage, child, compensate, fx)

@@ -70,7 +70,8 @@ class Storage(Protocol):
         ...
 
     def decide(self, batch_id: uuid.UUID) -> AbstractContextManager[bool]:
-        """A unit of work that serialises with every other decision about ``batch_id``.
+        """A unit of work that serialises with every other decision about ``batch_id`` (and,
+        for a nested batch, about its tree: its root is taken first).
 
         Yields whether the batch exists.
         """
@@ -78,6 +79,11 @@ class Storage(Protocol):
 
     def lock(self, batch_id: uuid.UUID) -> bool:
         """Inside :meth:`atomic`: serialise the rest of it with other decisions on the batch."""
+        ...
+
+    def lock_tree(self, batch: BatchRecord) -> None:
+        """Inside :meth:`atomic`, first thing: for a nested batch, serialise with every other
+        decision in its tree (every decision about a tree takes its root first)."""
         ...
 
     def on_commit(self, fn: Callable[[], Any]) -> None:
@@ -128,17 +134,34 @@ class Storage(Protocol):
         ...
 
     def queue_pending(
-        self, row_id: uuid.UUID, rq_job_id: str, *, batch_id: uuid.UUID | None = None
+        self,
+        row_id: uuid.UUID,
+        rq_job_id: str,
+        *,
+        batch_id: uuid.UUID | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> bool:
-        """pending -> queued as ``rq_job_id``; a job of ``batch_id`` (not a callback or
-        compensation run) also leaves that batch's ``waiting_jobs``."""
+        """pending -> queued as ``rq_job_id`` (and ``meta`` stored, when given); a job of
+        ``batch_id`` (not a callback or compensation run) also leaves that batch's
+        ``waiting_jobs``."""
+        ...
+
+    def start_virtual(self, row_id: uuid.UUID, *, batch_id: uuid.UUID | None = None) -> bool:
+        """pending -> running for a row that no RQ job runs: a nested batch's member row (a
+        member of ``batch_id``: it leaves that batch's waiting jobs) or the compensation run
+        that undoes one."""
+        ...
+
+    def reopen_child(self, batch_id: uuid.UUID) -> bool:
+        """A failed or cancelled nested batch (compensation not started) back to pending."""
         ...
 
     def release_waiting(
         self, batch_id: uuid.UUID, limit: int
-    ) -> list[tuple[uuid.UUID, str, int | None]]:
-        """Inside a unit of work: hand waiting jobs to RQ in position order until ``limit`` of
-        the batch's jobs are queued or running; returns (row id, RQ job id, timeout) of each."""
+    ) -> list[tuple[uuid.UUID, str, int | None, str]]:
+        """Inside a unit of work: release waiting members in position order until ``limit`` of
+        them are queued or running (a job -> queued for RQ, a nested batch's member row ->
+        running); returns (row id, RQ job id or "", timeout, kind) of each."""
         ...
 
     def reassign_rq_job(self, row_id: uuid.UUID, old_rq_job_id: str, new_rq_job_id: str) -> bool:
@@ -165,9 +188,16 @@ class Storage(Protocol):
         """Add to the counters (and, for a chain step, store the context)."""
         ...
 
-    def grow(self, batch_id: uuid.UUID, n: int, has_compensation: bool, waiting: int = 0) -> bool:
-        """An open batch gains ``n`` jobs, ``waiting`` of them pending; False when it has
-        finished or does not exist."""
+    def grow(
+        self,
+        batch_id: uuid.UUID,
+        n: int,
+        has_compensation: bool,
+        waiting: int = 0,
+        has_children: bool = False,
+    ) -> bool:
+        """An open batch gains ``n`` members, ``waiting`` of them pending (``has_children``:
+        some are nested batches); False when it has finished or does not exist."""
         ...
 
     def mark_started(self, batch_id: uuid.UUID) -> bool:
@@ -216,22 +246,44 @@ class Storage(Protocol):
         ...
 
     def first_pending(
-        self, batch_id: uuid.UUID, kind: str, newest_first: bool = False
+        self, batch_id: uuid.UUID, kind: str | tuple[str, ...], newest_first: bool = False
     ) -> JobRecord | None:
         """The pending row of ``kind`` first in order: lowest ``sequence`` then position (or
         the highest position, ``newest_first``)."""
         ...
 
-    def has_active(self, batch_id: uuid.UUID, kind: str) -> bool:
-        """Whether a row of ``kind`` is queued or running."""
+    def has_active(self, batch_id: uuid.UUID, kind: str | tuple[str, ...]) -> bool:
+        """Whether a row of ``kind`` (or of one of these kinds) is queued or running."""
         ...
 
     def completed_with_compensation(self, batch_id: uuid.UUID) -> list[JobRecord]:
-        """Completed jobs that declare a compensation and have none recorded yet."""
+        """Completed members (jobs, nested batches) that declare a compensation and have none
+        recorded yet."""
         ...
 
     def running_with_compensation(self, batch_id: uuid.UUID) -> bool:
-        """Whether a job that declares a compensation is queued or running."""
+        """Whether a member that declares a compensation is queued or running."""
+        ...
+
+    def child_of(self, member_id: uuid.UUID) -> BatchRecord | None:
+        """The nested batch whose member row is ``member_id``."""
+        ...
+
+    def children(self, batch_id: uuid.UUID) -> list[BatchRecord]:
+        """The batch's nested batches, in member position order."""
+        ...
+
+    def member_result(self, child: BatchRecord) -> Any:
+        """A nested batch's result as a member: a chain's last step's result, a parallel
+        batch's members' results in position order (``None`` for one that did not complete)."""
+        ...
+
+    def result_at(self, batch_id: uuid.UUID, position: int) -> Any:
+        """The result of the member at ``position`` (``None`` if it did not complete)."""
+        ...
+
+    def compensation_of(self, batch_id: uuid.UUID, original_id: uuid.UUID) -> JobRecord | None:
+        """The compensation run of ``batch_id`` that undoes member ``original_id``."""
         ...
 
     def compensation_failures(self, batch_id: uuid.UUID) -> int: ...
@@ -241,6 +293,15 @@ class Storage(Protocol):
     def user_batch(self, batch_id: uuid.UUID) -> Any:
         """The batch as ``BatchManager.get_batch()`` hands it to users: on SQL storage the
         ``Batch`` model instance (usable with the ORM and the admin), elsewhere a record."""
+        ...
+
+    def user_children(self, batch_id: uuid.UUID) -> list[Any]:
+        """The nested batches as ``BatchManager.get_children()`` hands them to users."""
+        ...
+
+    def leaf_counts(self, batch: Any) -> dict[str, int]:
+        """``total_jobs``, ``completed_jobs``, ``failed_jobs``, ``cancelled_jobs`` summed over
+        the leaf jobs of the batch's whole subtree, in a fixed number of reads."""
         ...
 
     def progress_of(self, batch_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, BatchRecord]:

@@ -28,6 +28,13 @@ class BatchRecord(BatchFigures):
     status: str
     queue: str
     name: str = ""
+    #: For a nested batch: its parent, its member row there; the tree's outermost batch.
+    parent_id: uuid.UUID | None = None
+    root_id: uuid.UUID | None = None
+    member_id: uuid.UUID | None = None
+    #: Ids from the root down to this batch, "/"-separated.
+    path: str = ""
+    has_children: bool = False
     total_jobs: int = 0
     completed_jobs: int = 0
     failed_jobs: int = 0
@@ -56,6 +63,11 @@ class BatchRecord(BatchFigures):
     @property
     def pk(self) -> uuid.UUID:
         return self.id
+
+    @property
+    def tree_root(self) -> uuid.UUID:
+        """The outermost batch of this batch's tree."""
+        return self.root_id or self.id
 
 
 @dataclass(eq=False)
@@ -113,7 +125,8 @@ class JobRecord:
 
 @dataclass(slots=True)
 class NewJob:
-    """One ``kind="job"`` row about to be stored (dispatch or added jobs)."""
+    """One member row about to be stored (dispatch or added jobs): a job, or a nested batch
+    (``kind="batch"``)."""
 
     id: uuid.UUID
     position: int
@@ -128,6 +141,7 @@ class NewJob:
     enqueued_at: datetime | None
     #: JSON of the compensation's tuning ("{}" without a compensation).
     compensation_tuning_json: str = "{}"
+    kind: str = JobKind.JOB
 
 
 @dataclass
@@ -189,6 +203,10 @@ class Counts:
         """Jobs handed to RQ and not finished: queued or running."""
         return self.total - self.completed - self.failed - self.cancelled - self.waiting
 
+
+#: The ``job_path`` of the compensation run that undoes a nested batch as a unit (no RQ job
+#: runs it: the nested batch's own compensations do the work).
+NESTED_UNDO = "django_batchqueue:nested-batch"
 
 #: Kinds of ``JobRecord`` rows that are runs recorded against a batch, not its jobs.
 RUN_KINDS = (JobKind.CALLBACK, JobKind.COMPENSATION)

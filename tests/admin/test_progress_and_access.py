@@ -41,6 +41,7 @@ def test_progress_returns_requested_batches_in_one_query(viewer_client):
         "pending_jobs": 6,
         "progress_percentage": 40,
         "compensation_status": None,
+        "leaf": {"total_jobs": 10, "completed_jobs": 3, "failed_jobs": 1, "cancelled_jobs": 0},
         # ... what the live script needs to redraw the badge ...
         "compensation_display": None,
         "live": True,

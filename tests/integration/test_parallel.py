@@ -86,6 +86,13 @@ def test_progress_while_running_and_when_done(manager):
         "compensation_status",
         "created_at",
         "finished_at",
+        "leaf",  # contract §9: the counters over the leaf jobs (the batch's own, unnested)
+    }
+    assert progress["leaf"] == {
+        "total_jobs": 4,
+        "completed_jobs": 4,
+        "failed_jobs": 0,
+        "cancelled_jobs": 0,
     }
 
 

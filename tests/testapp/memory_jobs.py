@@ -139,3 +139,36 @@ class FailingCallback(Job):
     def run(self, batch_id, status, tag="failing", **kwargs):
         log(f"callback:{tag}", status=status)
         raise RuntimeError("this callback fails")
+
+
+class Prepare(Job):
+    def run(self, rows=3):
+        log("prepare", context=dict(self.context), previous=self.previous_result)
+        self.context["prepared"] = rows
+        return {"rows": rows}
+
+
+class ImportRow(Job):
+    """Fails for rows divisible by 3."""
+
+    def run(self, row):
+        log("row", row=row, context=dict(self.context), previous=self.previous_result)
+        if row % 3 == 0:
+            raise ValueError(f"row {row} is malformed")
+        return {"row": row}
+
+
+class Finalize(Job):
+    def run(self):
+        log("finalize", previous=self.previous_result, context=dict(self.context))
+        return {"imported": len([r for r in (self.previous_result or []) if r])}
+
+
+class Ctx(Job):
+    """Records the context and previous result it saw, and adds its name to context['seen']."""
+
+    def run(self, name):
+        seen = list(self.context.get("seen", []))
+        log("ctx", name=name, context={**self.context, "seen": seen}, previous=self.previous_result)
+        self.context.setdefault("seen", []).append(name)
+        return name

@@ -10,7 +10,7 @@ hand them back (Decimals, datetimes and UUIDs become strings).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from .reads import MemoryReads
 from .writes import MemoryWrites
@@ -23,5 +23,10 @@ class MemoryStorage(MemoryReads, MemoryWrites):
     supports_querysets: ClassVar[bool] = False
     supports_durability: ClassVar[bool] = False
 
+
+if TYPE_CHECKING:  # mypy checks the backend against the storage interface
+    from ..base import Storage
+
+    _implements: Storage = MemoryStorage()
 
 __all__ = ["MemoryStorage"]

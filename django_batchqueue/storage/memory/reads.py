@@ -13,6 +13,7 @@ from django.utils import timezone
 from ...states import (
     ACTIVE_JOB,
     FINISHED_BATCH,
+    MEMBER_KINDS,
     OPEN_BATCH,
     BatchType,
     CompensationStatus,
@@ -20,7 +21,7 @@ from ...states import (
     JobStatus,
 )
 from ..base import BatchQuery, JobQuery
-from ..records import BatchRecord, JobRecord
+from ..records import NESTED_UNDO, BatchRecord, JobRecord
 from .state import MemoryState
 
 
@@ -48,10 +49,10 @@ class MemoryReads(MemoryState):
         return None if batch is None else batch.status
 
     def max_position(self, batch_id: uuid.UUID) -> int:
-        return max((r.position for r in self._rows(batch_id, JobKind.JOB)), default=-1)
+        return max((r.position for r in self._rows(batch_id, MEMBER_KINDS)), default=-1)
 
     def first_pending(
-        self, batch_id: uuid.UUID, kind: str, newest_first: bool = False
+        self, batch_id: uuid.UUID, kind: str | tuple[str, ...], newest_first: bool = False
     ) -> JobRecord | None:
         with self._lock:
             pending = [r for r in self._rows(batch_id, kind) if r.status == JobStatus.PENDING]
@@ -61,7 +62,7 @@ class MemoryReads(MemoryState):
                 return replace(max(pending, key=lambda r: r.position))
             return replace(min(pending, key=lambda r: (r.sequence, r.position)))
 
-    def has_active(self, batch_id: uuid.UUID, kind: str) -> bool:
+    def has_active(self, batch_id: uuid.UUID, kind: str | tuple[str, ...]) -> bool:
         return any(r.status in ACTIVE_JOB for r in self._rows(batch_id, kind))
 
     def completed_with_compensation(self, batch_id: uuid.UUID) -> list[JobRecord]:
@@ -69,14 +70,14 @@ class MemoryReads(MemoryState):
             undone = {r.compensates_id for r in self._rows(batch_id, JobKind.COMPENSATION)}
             return [
                 replace(r)
-                for r in sorted(self._rows(batch_id, JobKind.JOB), key=lambda r: r.position)
+                for r in sorted(self._rows(batch_id, MEMBER_KINDS), key=lambda r: r.position)
                 if r.status == JobStatus.COMPLETED and r.compensation_path and r.id not in undone
             ]
 
     def running_with_compensation(self, batch_id: uuid.UUID) -> bool:
         return any(
             r.status in ACTIVE_JOB and r.compensation_path
-            for r in self._rows(batch_id, JobKind.JOB)
+            for r in self._rows(batch_id, MEMBER_KINDS)
         )
 
     def compensation_failures(self, batch_id: uuid.UUID) -> int:
@@ -87,12 +88,72 @@ class MemoryReads(MemoryState):
     def user_batch(self, batch_id: uuid.UUID) -> BatchRecord | None:
         return self.get_batch(batch_id)
 
+    def child_of(self, member_id: uuid.UUID) -> BatchRecord | None:
+        with self._lock:
+            for batch in self.batches.values():
+                if batch.member_id == member_id:
+                    return replace(batch)
+            return None
+
+    def children(self, batch_id: uuid.UUID) -> list[BatchRecord]:
+        with self._lock:
+            found = [b for b in self.batches.values() if b.parent_id == batch_id]
+
+            def position(b: BatchRecord) -> int:
+                member = self.jobs.get(b.member_id) if b.member_id else None
+                return member.position if member is not None else 0
+
+            return [replace(b) for b in sorted(found, key=position)]
+
+    def user_children(self, batch_id: uuid.UUID) -> list[BatchRecord]:
+        return self.children(batch_id)
+
+    def member_result(self, child: BatchRecord) -> Any:
+        members = sorted(self._rows(child.id, MEMBER_KINDS), key=lambda r: r.position)
+        done = [r.result if r.status == JobStatus.COMPLETED else None for r in members]
+        if child.type == BatchType.SEQUENTIAL:
+            return done[-1] if done else None
+        return done
+
+    def result_at(self, batch_id: uuid.UUID, position: int) -> Any:
+        for row in self._rows(batch_id, MEMBER_KINDS):
+            if row.position == position:
+                return row.result if row.status == JobStatus.COMPLETED else None
+        return None
+
+    def compensation_of(self, batch_id: uuid.UUID, original_id: uuid.UUID) -> JobRecord | None:
+        for row in self._rows(batch_id, JobKind.COMPENSATION):
+            if row.compensates_id == original_id:
+                return replace(row)
+        return None
+
+    def leaf_counts(self, batch: Any) -> dict[str, int]:
+        with self._lock:
+            root = batch.root_id or batch.pk
+            subtree = [
+                b
+                for b in self.batches.values()
+                if b.tree_root == root and b.path.startswith(batch.path)
+            ]
+            counts = {"total_jobs": 0, "completed_jobs": 0, "failed_jobs": 0, "cancelled_jobs": 0}
+            for b in subtree:
+                for row in self._rows(b.id, JobKind.JOB):
+                    counts["total_jobs"] += 1
+                    key = {
+                        JobStatus.COMPLETED: "completed_jobs",
+                        JobStatus.FAILED: "failed_jobs",
+                        JobStatus.CANCELLED: "cancelled_jobs",
+                    }.get(JobStatus(row.status))
+                    if key:
+                        counts[key] += 1
+            return counts
+
     def progress_of(self, batch_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, BatchRecord]:
         with self._lock:
             return {b: replace(self.batches[b]) for b in batch_ids if b in self.batches}
 
     def _completed(self, batch_id: uuid.UUID) -> list[JobRecord]:
-        rows = [r for r in self._rows(batch_id, JobKind.JOB) if r.status == JobStatus.COMPLETED]
+        rows = [r for r in self._rows(batch_id, MEMBER_KINDS) if r.status == JobStatus.COMPLETED]
         return sorted(rows, key=lambda r: r.position)
 
     def completed_results(
@@ -169,7 +230,11 @@ class MemoryReads(MemoryState):
             rows = [
                 r
                 for r in self.jobs.values()
-                if r.status == status and getattr(r, since) and getattr(r, since) < before
+                if r.status == status
+                and getattr(r, since)
+                and getattr(r, since) < before
+                and r.kind != JobKind.BATCH
+                and r.job_path != NESTED_UNDO
             ]
             rows.sort(key=lambda r: getattr(r, since))
             return [replace(r, batch=self.get_batch(r.batch_id)) for r in rows[:limit]]

@@ -60,6 +60,9 @@ class MemoryState:
         with self.atomic():
             yield self.lock(batch_id)
 
+    def lock_tree(self, batch: BatchRecord) -> None:
+        pass  # one lock serialises everything already
+
     def lock(self, batch_id: uuid.UUID) -> bool:
         batch = self.batches.get(batch_id)
         if batch is not None:
@@ -83,6 +86,9 @@ class MemoryState:
         self.jobs[row.id] = row
         self._rows_of[row.batch_id].append(row.id)
 
-    def _rows(self, batch_id: uuid.UUID, kind: str | None = None) -> list[JobRecord]:
+    def _rows(
+        self, batch_id: uuid.UUID, kind: str | tuple[str, ...] | None = None
+    ) -> list[JobRecord]:
+        kinds = (kind,) if isinstance(kind, str) else kind
         rows = (self.jobs[i] for i in self._rows_of.get(batch_id, []))
-        return [r for r in rows if kind is None or r.kind == kind]
+        return [r for r in rows if kinds is None or r.kind in kinds]

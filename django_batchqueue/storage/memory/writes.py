@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from ...states import (
     FINISHED_BATCH,
+    MEMBER_KINDS,
     OPEN_BATCH,
     UNSTARTED_JOB,
     BatchStatus,
@@ -47,7 +48,7 @@ class MemoryWrites(MemoryState):
                     JobRecord(
                         id=job.id,
                         batch_id=batch_id,
-                        kind=JobKind.JOB,
+                        kind=job.kind,
                         position=job.position,
                         job_path=job.job_path,
                         status=job.status,
@@ -144,20 +145,49 @@ class MemoryWrites(MemoryState):
             return True
 
     def queue_pending(
-        self, row_id: uuid.UUID, rq_job_id: str, *, batch_id: uuid.UUID | None = None
+        self,
+        row_id: uuid.UUID,
+        rq_job_id: str,
+        *,
+        batch_id: uuid.UUID | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> bool:
         with self._lock:
             row = self.jobs.get(row_id)
             if row is None or row.status != JobStatus.PENDING:
                 return False
             row.status, row.rq_job_id, row.enqueued_at = JobStatus.QUEUED, rq_job_id, timezone.now()
+            if meta is not None:
+                row.meta = to_json(meta)
             if batch_id is not None:
                 self.batches[batch_id].waiting_jobs -= 1
             return True
 
+    def start_virtual(self, row_id: uuid.UUID, *, batch_id: uuid.UUID | None = None) -> bool:
+        with self._lock:
+            row = self.jobs.get(row_id)
+            if row is None or row.status != JobStatus.PENDING:
+                return False
+            row.status, row.attempts = JobStatus.RUNNING, row.attempts + 1
+            row.started_at = row.enqueued_at = timezone.now()
+            if batch_id is not None:
+                self.batches[batch_id].waiting_jobs -= 1
+            return True
+
+    def reopen_child(self, batch_id: uuid.UUID) -> bool:
+        with self._lock:
+            batch = self.batches.get(batch_id)
+            if batch is None or batch.compensation_status is not None:
+                return False
+            if batch.status not in (BatchStatus.FAILED, BatchStatus.CANCELLED):
+                return False
+            batch.status, batch.error = BatchStatus.PENDING, ""
+            batch.finished_at = batch.finalized_at = None
+            return True
+
     def release_waiting(
         self, batch_id: uuid.UUID, limit: int
-    ) -> list[tuple[uuid.UUID, str, int | None]]:
+    ) -> list[tuple[uuid.UUID, str, int | None, str]]:
         with self._lock:
             batch = self._open(batch_id)
             if batch is None:
@@ -168,14 +198,18 @@ class MemoryWrites(MemoryState):
             if n <= 0:
                 return []
             pending = sorted(
-                (r for r in self._rows(batch_id, JobKind.JOB) if r.status == JobStatus.PENDING),
+                (r for r in self._rows(batch_id, MEMBER_KINDS) if r.status == JobStatus.PENDING),
                 key=lambda r: r.position,
             )[:n]
             now = timezone.now()
             for row in pending:
-                row.status, row.rq_job_id, row.enqueued_at = JobStatus.QUEUED, row.id.hex, now
+                if row.kind == JobKind.JOB:
+                    row.status, row.rq_job_id, row.enqueued_at = JobStatus.QUEUED, row.id.hex, now
+                else:
+                    row.status, row.started_at, row.enqueued_at = JobStatus.RUNNING, now, now
+                    row.attempts += 1
             batch.waiting_jobs -= len(pending)
-            return [(row.id, row.rq_job_id, row.timeout) for row in pending]
+            return [(row.id, row.rq_job_id, row.timeout, row.kind) for row in pending]
 
     def reassign_rq_job(self, row_id: uuid.UUID, old_rq_job_id: str, new_rq_job_id: str) -> bool:
         with self._lock:
@@ -188,7 +222,7 @@ class MemoryWrites(MemoryState):
     def cancel_unstarted(self, batch_id: uuid.UUID) -> int:
         with self._lock:
             waiting = queued = 0
-            for row in self._rows(batch_id, JobKind.JOB):
+            for row in self._rows(batch_id, MEMBER_KINDS):
                 if row.status in UNSTARTED_JOB:
                     waiting += row.status == JobStatus.PENDING
                     queued += row.status == JobStatus.QUEUED
@@ -226,13 +260,21 @@ class MemoryWrites(MemoryState):
         batch = self.batches.get(batch_id)
         return batch if batch is not None and batch.status in OPEN_BATCH else None
 
-    def grow(self, batch_id: uuid.UUID, n: int, has_compensation: bool, waiting: int = 0) -> bool:
+    def grow(
+        self,
+        batch_id: uuid.UUID,
+        n: int,
+        has_compensation: bool,
+        waiting: int = 0,
+        has_children: bool = False,
+    ) -> bool:
         with self._lock:
             batch = self._open(batch_id)
             if batch is None:
                 return False
             batch.total_jobs += n
             batch.waiting_jobs += waiting
+            batch.has_children = batch.has_children or has_children
             batch.has_compensation = batch.has_compensation or has_compensation
             return True
 
@@ -298,7 +340,7 @@ class MemoryWrites(MemoryState):
             rows = sorted(
                 (
                     r
-                    for r in self._rows(batch_id, JobKind.JOB)
+                    for r in self._rows(batch_id, MEMBER_KINDS)
                     if r.status in (JobStatus.FAILED, JobStatus.CANCELLED)
                 ),
                 key=lambda r: r.position,

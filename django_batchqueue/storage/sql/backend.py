@@ -41,9 +41,17 @@ class SQLStorage:
     @contextmanager
     def decide(self, batch_id: uuid.UUID) -> Iterator[bool]:
         with transaction.atomic():
+            root = Batch.objects.filter(pk=batch_id).values_list("root_id", flat=True).first()
+            if root is not None and root != batch_id:
+                transitions.lock(root)  # decisions in a tree take its root first: no deadlock
             yield transitions.lock(batch_id)
 
     lock = staticmethod(transitions.lock)
+
+    @staticmethod
+    def lock_tree(batch: BatchRecord) -> None:
+        if batch.root_id is not None and batch.root_id != batch.id:
+            transitions.lock(batch.root_id)
 
     @staticmethod
     def on_commit(fn: Callable[[], Any]) -> None:
@@ -62,6 +70,11 @@ class SQLStorage:
             status=batch.status,
             name=batch.name,
             queue=batch.queue,
+            parent_id=batch.parent_id,
+            root_id=batch.root_id,
+            member_id=batch.member_id,
+            path=batch.path,
+            has_children=batch.has_children,
             total_jobs=batch.total_jobs,
             waiting_jobs=batch.waiting_jobs,
             max_concurrency=batch.max_concurrency,
@@ -112,6 +125,8 @@ class SQLStorage:
     finish = staticmethod(transitions.finish)
     requeue_after_failure = staticmethod(transitions.requeue_after_failure)
     queue_pending = staticmethod(transitions.queue_pending)
+    start_virtual = staticmethod(transitions.start_virtual)
+    reopen_child = staticmethod(transitions.reopen_child)
     release_waiting = staticmethod(transitions.release_waiting)
     reassign_rq_job = staticmethod(transitions.reassign_rq_job)
     cancel_unstarted = staticmethod(transitions.cancel_unstarted)
@@ -138,6 +153,13 @@ class SQLStorage:
     running_with_compensation = staticmethod(reads.running_with_compensation)
     compensation_failures = staticmethod(reads.compensation_failures)
     user_batch = staticmethod(reads.user_batch)
+    child_of = staticmethod(reads.child_of)
+    children = staticmethod(reads.children)
+    user_children = staticmethod(reads.user_children)
+    member_result = staticmethod(reads.member_result)
+    result_at = staticmethod(reads.result_at)
+    leaf_counts = staticmethod(reads.leaf_counts)
+    compensation_of = staticmethod(reads.compensation_of)
     progress_of = staticmethod(reads.progress_of)
     completed_results = staticmethod(reads.completed_results)
     count_completed = staticmethod(reads.count_completed)

@@ -15,7 +15,6 @@ from typing import Any
 from django.db import connections, router
 
 from ...models import BatchJob
-from ...states import JobKind
 from ..records import NewJob
 
 
@@ -23,7 +22,7 @@ def _values(batch_id: Any, job: NewJob, created_at: datetime) -> dict[str, Any]:
     return {
         "id": job.id,
         "batch_id": batch_id,
-        "kind": JobKind.JOB.value,
+        "kind": job.kind,
         "position": job.position,
         "event": "",
         "sequence": 0,

@@ -19,7 +19,7 @@ from ...states import (
     JobKind,
     JobStatus,
 )
-from ..records import BatchRecord, JobRecord
+from ..records import NESTED_UNDO, BatchRecord, JobRecord
 from . import convert
 
 #: Batches deleted per transaction by :func:`delete_batches`.
@@ -33,6 +33,9 @@ def stale_rows(status: str, before: datetime, limit: int) -> list[JobRecord]:
     since = "enqueued_at" if status == JobStatus.QUEUED else "started_at"
     values = (
         BatchJob.objects.filter(status=status, **{f"{since}__lt": before})
+        # Rows no RQ job runs: nested batches' members and the runs that undo them.
+        .exclude(kind=JobKind.BATCH)
+        .exclude(job_path=NESTED_UNDO)
         .order_by(since)
         .values(*convert.JOB_FIELDS, "batch__queue", "batch__type", "batch__status")[:limit]
     )

@@ -9,10 +9,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import Count, F, Max, QuerySet
+from django.db.models import Count, F, Max, OuterRef, QuerySet, Subquery, Sum
 
 from ...models import Batch, BatchJob
-from ...states import ACTIVE_JOB, JobKind, JobStatus
+from ...states import ACTIVE_JOB, MEMBER_KINDS, BatchType, JobKind, JobStatus
 from ..base import BatchQuery, JobQuery
 from ..records import BatchRecord, JobRecord
 from . import convert
@@ -41,28 +41,36 @@ def batch_status(batch_id: uuid.UUID) -> str | None:
 
 
 def max_position(batch_id: uuid.UUID) -> int:
-    found = BatchJob.objects.filter(batch_id=batch_id, kind=JobKind.JOB).aggregate(
+    found = BatchJob.objects.filter(batch_id=batch_id, kind__in=MEMBER_KINDS).aggregate(
         m=Max("position")
     )["m"]
     return -1 if found is None else int(found)
 
 
-def first_pending(batch_id: uuid.UUID, kind: str, newest_first: bool = False) -> JobRecord | None:
+def first_pending(
+    batch_id: uuid.UUID, kind: str | tuple[str, ...], newest_first: bool = False
+) -> JobRecord | None:
+    kinds = (kind,) if isinstance(kind, str) else kind
     order = ("-position",) if newest_first else ("sequence", "position")
     return convert.first_job(
-        BatchJob.objects.filter(batch_id=batch_id, kind=kind, status=JobStatus.PENDING).order_by(
-            *order
-        )
+        BatchJob.objects.filter(
+            batch_id=batch_id, kind__in=kinds, status=JobStatus.PENDING
+        ).order_by(*order)
     )
 
 
-def has_active(batch_id: uuid.UUID, kind: str) -> bool:
-    return BatchJob.objects.filter(batch_id=batch_id, kind=kind, status__in=ACTIVE_JOB).exists()
+def has_active(batch_id: uuid.UUID, kind: str | tuple[str, ...]) -> bool:
+    kinds = (kind,) if isinstance(kind, str) else kind
+    return BatchJob.objects.filter(
+        batch_id=batch_id, kind__in=kinds, status__in=ACTIVE_JOB
+    ).exists()
 
 
 def completed_with_compensation(batch_id: uuid.UUID) -> list[JobRecord]:
     return convert.jobs(
-        BatchJob.objects.filter(batch_id=batch_id, kind=JobKind.JOB, status=JobStatus.COMPLETED)
+        BatchJob.objects.filter(
+            batch_id=batch_id, kind__in=MEMBER_KINDS, status=JobStatus.COMPLETED
+        )
         .exclude(compensation_path="")
         .exclude(compensations__isnull=False)
         .order_by("position")
@@ -71,7 +79,7 @@ def completed_with_compensation(batch_id: uuid.UUID) -> list[JobRecord]:
 
 def running_with_compensation(batch_id: uuid.UUID) -> bool:
     return (
-        BatchJob.objects.filter(batch_id=batch_id, kind=JobKind.JOB, status__in=ACTIVE_JOB)
+        BatchJob.objects.filter(batch_id=batch_id, kind__in=MEMBER_KINDS, status__in=ACTIVE_JOB)
         .exclude(compensation_path="")
         .exists()
     )
@@ -90,6 +98,92 @@ def user_batch(batch_id: uuid.UUID) -> Batch | None:
     return Batch.objects.filter(pk=batch_id).first()
 
 
+def child_of(member_id: uuid.UUID) -> BatchRecord | None:
+    found = convert.batches(Batch.objects.filter(member_id=member_id))
+    return found[0] if found else None
+
+
+def _children(batch_id: uuid.UUID) -> QuerySet[Batch]:
+    positions = BatchJob.objects.filter(pk=OuterRef("member_id")).values("position")[:1]
+    return (
+        Batch.objects.filter(parent_id=batch_id)
+        .annotate(member_position=Subquery(positions))
+        .order_by("member_position")
+    )
+
+
+def children(batch_id: uuid.UUID) -> list[BatchRecord]:
+    return convert.batches(_children(batch_id))
+
+
+def user_children(batch_id: uuid.UUID) -> list[Batch]:
+    return list(_children(batch_id))
+
+
+def member_result(child: BatchRecord) -> Any:
+    """A nested batch's result as a member: a chain's last step's result; a parallel batch's
+    members' results in position order (``None`` for one that did not complete)."""
+    members = BatchJob.objects.filter(batch_id=child.id, kind__in=MEMBER_KINDS).order_by("position")
+    if child.type == BatchType.SEQUENTIAL:
+        last = members.reverse().values_list("status", "result").first()
+        return last[1] if last and last[0] == JobStatus.COMPLETED else None
+    return [
+        result if status == JobStatus.COMPLETED else None
+        for status, result in members.values_list("status", "result")
+    ]
+
+
+def result_at(batch_id: uuid.UUID, position: int) -> Any:
+    """The result of the member at ``position`` (``None`` if it did not complete)."""
+    found = (
+        BatchJob.objects.filter(batch_id=batch_id, kind__in=MEMBER_KINDS, position=position)
+        .values_list("status", "result")
+        .first()
+    )
+    return found[1] if found and found[0] == JobStatus.COMPLETED else None
+
+
+def compensation_of(batch_id: uuid.UUID, original_id: uuid.UUID) -> JobRecord | None:
+    """The compensation run of ``batch_id`` that undoes member ``original_id``."""
+    return convert.first_job(
+        BatchJob.objects.filter(
+            batch_id=batch_id, kind=JobKind.COMPENSATION, compensates_id=original_id
+        )
+    )
+
+
+def leaf_counts(batch: Any) -> dict[str, int]:
+    """The four counters summed over the leaf jobs of the batch's whole subtree (two queries):
+    every batch's own counters, less the nested batches counted as members."""
+    root = batch.root_id or batch.pk
+    subtree = Batch.objects.filter(root_id=root, path__startswith=batch.path)
+    sums = subtree.aggregate(
+        total=Sum("total_jobs"),
+        completed=Sum("completed_jobs"),
+        failed=Sum("failed_jobs"),
+        cancelled=Sum("cancelled_jobs"),
+    )
+    nested = dict(
+        BatchJob.objects.filter(
+            kind=JobKind.BATCH,
+            batch__root_id=root,
+            batch__path__startswith=batch.path,
+        )
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    finished = {
+        s: nested.get(s, 0) for s in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+    }
+    return {
+        "total_jobs": (sums["total"] or 0) - sum(nested.values()),
+        "completed_jobs": (sums["completed"] or 0) - finished[JobStatus.COMPLETED],
+        "failed_jobs": (sums["failed"] or 0) - finished[JobStatus.FAILED],
+        "cancelled_jobs": (sums["cancelled"] or 0) - finished[JobStatus.CANCELLED],
+    }
+
+
 def progress_of(batch_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, BatchRecord]:
     if not batch_ids:
         return {}
@@ -98,7 +192,9 @@ def progress_of(batch_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, BatchRecord]:
 
 
 def _completed(batch_id: uuid.UUID) -> QuerySet[BatchJob]:
-    return BatchJob.objects.filter(batch_id=batch_id, kind=JobKind.JOB, status=JobStatus.COMPLETED)
+    return BatchJob.objects.filter(
+        batch_id=batch_id, kind__in=MEMBER_KINDS, status=JobStatus.COMPLETED
+    )
 
 
 def completed_results(

@@ -13,7 +13,7 @@ from django.db.models.functions import Cast, Replace
 from django.utils import timezone
 
 from ...models import Batch, BatchJob
-from ...states import FINISHED_BATCH, OPEN_BATCH, BatchStatus, JobKind, JobStatus
+from ...states import FINISHED_BATCH, MEMBER_KINDS, OPEN_BATCH, BatchStatus, JobKind, JobStatus
 from ..records import JobRecord
 from . import convert
 
@@ -61,11 +61,42 @@ def requeue_after_failure(row: JobRecord, rq_job_id: str, error: str, traceback:
     )
 
 
-def queue_pending(row_id: uuid.UUID, rq_job_id: str, *, batch_id: uuid.UUID | None = None) -> bool:
+def queue_pending(
+    row_id: uuid.UUID,
+    rq_job_id: str,
+    *,
+    batch_id: uuid.UUID | None = None,
+    meta: dict[str, Any] | None = None,
+) -> bool:
     """pending -> queued; a job of ``batch_id`` also leaves that batch's ``waiting_jobs``."""
+    changes: dict[str, Any] = {
+        "status": JobStatus.QUEUED,
+        "rq_job_id": rq_job_id,
+        "enqueued_at": timezone.now(),
+    }
+    if meta is not None:
+        changes["meta"] = meta
+    won = bool(BatchJob.objects.filter(pk=row_id, status=JobStatus.PENDING).update(**changes))
+    if won and batch_id is not None:
+        count(batch_id, waiting=-1)
+    return won
+
+
+def reassign_rq_job(row_id: uuid.UUID, old_rq_job_id: str, new_rq_job_id: str) -> bool:
+    return bool(
+        BatchJob.objects.filter(pk=row_id, status=JobStatus.QUEUED, rq_job_id=old_rq_job_id).update(
+            rq_job_id=new_rq_job_id, enqueued_at=timezone.now()
+        )
+    )
+
+
+def start_virtual(row_id: uuid.UUID, *, batch_id: uuid.UUID | None = None) -> bool:
+    """pending -> running for a row no RQ job runs (a nested batch's member row, or the
+    compensation run that undoes one); a member of ``batch_id`` leaves its waiting jobs."""
+    now = timezone.now()
     won = bool(
         BatchJob.objects.filter(pk=row_id, status=JobStatus.PENDING).update(
-            status=JobStatus.QUEUED, rq_job_id=rq_job_id, enqueued_at=timezone.now()
+            status=JobStatus.RUNNING, started_at=now, enqueued_at=now, attempts=F("attempts") + 1
         )
     )
     if won and batch_id is not None:
@@ -73,13 +104,33 @@ def queue_pending(row_id: uuid.UUID, rq_job_id: str, *, batch_id: uuid.UUID | No
     return won
 
 
+def reopen_child(batch_id: uuid.UUID) -> bool:
+    """A failed or cancelled nested batch back to pending, to be started again by its parent."""
+    return bool(
+        Batch.objects.filter(
+            pk=batch_id,
+            status__in=(BatchStatus.FAILED, BatchStatus.CANCELLED),
+            compensation_status__isnull=True,
+        ).update(
+            status=BatchStatus.PENDING,
+            error="",
+            finished_at=None,
+            finalized_at=None,
+            updated_at=timezone.now(),
+        )
+    )
+
+
 #: A row's first RQ job id: its own id as 32 hex digits (as at dispatch), computed in SQL.
 _FIRST_RQ_JOB_ID = Replace(Cast("id", output_field=CharField()), Value("-"), Value(""))
 
 
-def release_waiting(batch_id: uuid.UUID, limit: int) -> list[tuple[uuid.UUID, str, int | None]]:
-    """Hand up to ``limit`` minus the jobs already queued or running to RQ, lowest position
-    first: pending -> queued. Returns ``(row id, RQ job id, timeout)`` of each released job.
+def release_waiting(
+    batch_id: uuid.UUID, limit: int
+) -> list[tuple[uuid.UUID, str, int | None, str]]:
+    """Release up to ``limit`` minus the members already queued or running, lowest position
+    first: a job pending -> queued (for RQ), a nested batch's member row pending -> running.
+    Returns ``(row id, RQ job id or "", timeout, kind)`` of each released member.
 
     Runs inside the caller's transaction and writes to the batch row first, so two releases of
     one batch never both count the same free places; the rows it picks cannot change meanwhile
@@ -101,33 +152,40 @@ def release_waiting(batch_id: uuid.UUID, limit: int) -> list[tuple[uuid.UUID, st
     if n <= 0:
         return []
     rows = list(
-        BatchJob.objects.filter(batch_id=batch_id, kind=JobKind.JOB, status=JobStatus.PENDING)
+        BatchJob.objects.filter(batch_id=batch_id, kind__in=MEMBER_KINDS, status=JobStatus.PENDING)
         .order_by("position")
-        .values_list("id", "timeout")[:n]
+        .values_list("id", "timeout", "kind")[:n]
     )
-    BatchJob.objects.filter(pk__in=[row_id for row_id, _ in rows]).update(
-        status=JobStatus.QUEUED, rq_job_id=_FIRST_RQ_JOB_ID, enqueued_at=timezone.now()
-    )
-    count(batch_id, waiting=-len(rows))
-    return [(row_id, row_id.hex, timeout) for row_id, timeout in rows]
-
-
-def reassign_rq_job(row_id: uuid.UUID, old_rq_job_id: str, new_rq_job_id: str) -> bool:
-    return bool(
-        BatchJob.objects.filter(pk=row_id, status=JobStatus.QUEUED, rq_job_id=old_rq_job_id).update(
-            rq_job_id=new_rq_job_id, enqueued_at=timezone.now()
+    now = timezone.now()
+    jobs = [row_id for row_id, _, kind in rows if kind == JobKind.JOB]
+    members = [row_id for row_id, _, kind in rows if kind != JobKind.JOB]
+    if jobs:
+        BatchJob.objects.filter(pk__in=jobs).update(
+            status=JobStatus.QUEUED, rq_job_id=_FIRST_RQ_JOB_ID, enqueued_at=now
         )
-    )
+    if members:  # nested batches: their member rows run while the child does
+        BatchJob.objects.filter(pk__in=members).update(
+            status=JobStatus.RUNNING, started_at=now, enqueued_at=now, attempts=F("attempts") + 1
+        )
+    count(batch_id, waiting=-len(rows))
+    return [
+        (row_id, row_id.hex if kind == JobKind.JOB else "", timeout, kind)
+        for row_id, timeout, kind in rows
+    ]
 
 
 def cancel_unstarted(batch_id: uuid.UUID) -> int:
-    """pending/queued jobs -> cancelled, counted on the batch (and off its waiting jobs)."""
-    jobs = BatchJob.objects.filter(batch_id=batch_id, kind=JobKind.JOB)
+    """pending/queued members -> cancelled, counted on the batch (and off its waiting jobs).
+
+    A nested batch whose member row is cancelled here never started; closing it is the
+    caller's (:func:`~django_batchqueue.execution.settling.cancel`).
+    """
+    members = BatchJob.objects.filter(batch_id=batch_id, kind__in=MEMBER_KINDS)
     now = timezone.now()
-    waiting = jobs.filter(status=JobStatus.PENDING).update(
+    waiting = members.filter(status=JobStatus.PENDING).update(
         status=JobStatus.CANCELLED, finished_at=now
     )
-    queued = jobs.filter(status=JobStatus.QUEUED).update(
+    queued = members.filter(status=JobStatus.QUEUED).update(
         status=JobStatus.CANCELLED, finished_at=now
     )
     if waiting or queued:
@@ -171,10 +229,18 @@ def count(
     return bool(Batch.objects.filter(pk=batch_id).update(**changes))
 
 
-def grow(batch_id: uuid.UUID, n: int, has_compensation: bool, waiting: int = 0) -> bool:
+def grow(
+    batch_id: uuid.UUID,
+    n: int,
+    has_compensation: bool,
+    waiting: int = 0,
+    has_children: bool = False,
+) -> bool:
     changes: dict[str, Any] = {"total_jobs": F("total_jobs") + n, "updated_at": timezone.now()}
     if waiting:
         changes["waiting_jobs"] = F("waiting_jobs") + waiting
+    if has_children:
+        changes["has_children"] = True
     if has_compensation:
         changes["has_compensation"] = True
     return bool(Batch.objects.filter(pk=batch_id, status__in=OPEN_BATCH).update(**changes))
@@ -245,11 +311,11 @@ def set_compensation_status(
 
 
 def reset_for_retry(batch_id: uuid.UUID) -> list[JobRecord]:
-    """Failed/cancelled jobs back to pending (uncounted); returned in position order."""
+    """Failed/cancelled members back to pending (uncounted); returned in position order."""
     rows = convert.jobs(
         BatchJob.objects.filter(
             batch_id=batch_id,
-            kind=JobKind.JOB,
+            kind__in=MEMBER_KINDS,
             status__in=(JobStatus.FAILED, JobStatus.CANCELLED),
         ).order_by("position")
     )
