@@ -298,7 +298,7 @@ def test_jobs_add_nested_batches_and_add_to_their_own_innermost_batch(queue, m):
     m.add_jobs(root, [chain([{"class": jobs.Ctx, "args": {"name": "late"}}])])
     queue.run()
     parent = m.get_batch(root)
-    first, second = m.get_children(root)
+    first, _second = m.get_children(root)
     assert (parent.status, parent.total_jobs) == ("completed", 2)
     assert first.total_jobs == 2  # AddMore added to its own (innermost) batch
     assert [d["name"] for d in logged("ctx")] == ["late"]
