@@ -18,9 +18,10 @@ from django.utils.html import format_html
 from ..execution import control
 from ..models import Batch
 from ..states import BatchStatus
+from ..storage import get_storage
 from . import actions, display
 from .detail import batch_page_context
-from .filters import CompensationFilter
+from .filters import CompensationFilter, LevelFilter
 from .views import control_view, progress_view
 
 #: How often the pages poll for progress, in milliseconds.
@@ -51,7 +52,7 @@ class BatchAdmin(admin.ModelAdmin):
         "duration",
     )
     list_display_links = ("label",)
-    list_filter = ("status", "type", CompensationFilter, "queue", "created_at")
+    list_filter = (LevelFilter, "status", "type", CompensationFilter, "queue", "created_at")
     search_fields = ("id", "name")
     date_hierarchy = "created_at"
     list_per_page = 50
@@ -68,6 +69,7 @@ class BatchAdmin(admin.ModelAdmin):
                     "id",
                     "name",
                     "type",
+                    "parent_link",
                     "status_badge",
                     "progress",
                     "job_counts",
@@ -85,6 +87,7 @@ class BatchAdmin(admin.ModelAdmin):
         ("Options and callbacks", {"fields": ("options_json", "callbacks_json")}),
     )
     readonly_fields = (
+        "parent_link",
         "status_badge",
         "progress",
         "job_counts",
@@ -131,7 +134,29 @@ class BatchAdmin(admin.ModelAdmin):
 
     @admin.display(description="Progress")
     def progress(self, batch: Batch) -> str:
-        return display.progress_bar(batch)
+        # A tree's bar shows its leaf jobs (two more reads for a batch with nested batches).
+        leaf = get_storage().leaf_counts(batch) if batch.has_children else None
+        return display.progress_bar(batch, leaf)
+
+    @admin.display(description="Part of")
+    def parent_link(self, batch: Batch) -> str:
+        if batch.parent_id is None:
+            return "—"
+        parent = get_storage().user_batch(batch.parent_id)
+        url = reverse(
+            f"{self.admin_site.name}:django_batchqueue_batch_change", args=[batch.parent_id]
+        )
+        root = ""
+        if batch.root_id and batch.root_id != batch.parent_id:
+            root_url = reverse(
+                f"{self.admin_site.name}:django_batchqueue_batch_change", args=[batch.root_id]
+            )
+            root = format_html(
+                ' &nbsp;<span class="bq-muted">in tree <a href="{}">{}</a></span>',
+                root_url,
+                str(batch.root_id)[:8],
+            )
+        return format_html('<a href="{}">{}</a>{}', url, parent or batch.parent_id, root)
 
     @admin.display(description="Done / failed / total")
     def jobs_done(self, batch: Batch) -> str:

@@ -15,11 +15,11 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
-from ..states import BatchType, JobKind
+from ..states import MEMBER_KINDS, BatchType, JobKind
 from ..storage import get_storage
 from ..storage.base import JobQuery
 from ..storage.records import JobRecord
-from .display import badge, human_duration, preview, short_path
+from .display import badge, counts, human_duration, preview, progress_bar, short_path
 
 #: Rows per table on the batch page.
 ROWS_SHOWN = 200
@@ -61,23 +61,62 @@ class JobTable:
         return self.total > len(self.rows)
 
 
+@dataclass(frozen=True)
+class ChildRow:
+    """One nested batch on its parent's page (its badge, bar and counts update live)."""
+
+    id: str
+    url: str
+    position: int
+    label: str
+    type_display: str
+    status_badge: str
+    progress_bar: str
+    counts: str
+
+
 def batch_page_context(batch: Any, admin_site_name: str) -> dict[str, Any]:
-    """Context for the batch page's tables (a handful of reads, whatever the batch size)."""
+    """Context for the batch page's tables (a handful of reads, whatever the size of the
+    batch or of its tree)."""
     storage = get_storage()
     by_kind = storage.count_runs(batch.pk)
     changelist = reverse(f"{admin_site_name}:django_batchqueue_batchjob_changelist")
+    children = storage.children(batch.pk) if batch.has_children else []
+    child_urls = {
+        child.member_id: reverse(
+            f"{admin_site_name}:django_batchqueue_batch_change", args=[child.pk]
+        )
+        for _, child in children
+    }
 
-    def table(kind: str | None, order: str, total: int | None = None) -> JobTable:
+    def table(kind: str | tuple[str, ...] | None, order: str, total: int | None = None) -> JobTable:
         """Up to ROWS_SHOWN rows; ``total`` when known (counted only when it is not)."""
         query = JobQuery(batch_id=batch.pk, kind=kind, order=order)
         rows = storage.list_jobs(query, 0, ROWS_SHOWN) if total != 0 else []
         if total is None:
             total = len(rows) if len(rows) < ROWS_SHOWN else storage.count_jobs(query)
-        params = {"batch__id__exact": batch.pk, **({"kind__exact": kind} if kind else {})}
-        return JobTable(_rows(rows, admin_site_name), total, f"{changelist}?{urlencode(params)}")
+        one_kind = {"kind__exact": kind} if isinstance(kind, str) else {}
+        params = {"batch__id__exact": batch.pk, **one_kind}
+        return JobTable(
+            _rows(rows, admin_site_name, child_urls), total, f"{changelist}?{urlencode(params)}"
+        )
 
+    members = by_kind.get(JobKind.JOB, 0) + by_kind.get(JobKind.BATCH, 0)
     context: dict[str, Any] = {
-        "bq_jobs": table(JobKind.JOB, "position", by_kind.get(JobKind.JOB, 0)),
+        "bq_jobs": table(MEMBER_KINDS if children else JobKind.JOB, "position", members),
+        "bq_children": [
+            ChildRow(
+                id=str(child.pk),
+                url=child_urls[child.member_id],
+                position=position,
+                label=child.name or str(child.pk),
+                type_display=BatchType(child.type).label,
+                status_badge=badge(child.status, batch=child),
+                progress_bar=progress_bar(child),
+                counts=counts(child),
+            )
+            for position, child in children[:ROWS_SHOWN]
+        ],
         "bq_compensations": table(
             JobKind.COMPENSATION, "started", by_kind.get(JobKind.COMPENSATION, 0)
         ),
@@ -87,15 +126,20 @@ def batch_page_context(batch: Any, admin_site_name: str) -> dict[str, Any]:
     return context
 
 
-def _rows(jobs: list[JobRecord], admin_site_name: str) -> list[JobRow]:
+def _rows(
+    jobs: list[JobRecord], admin_site_name: str, child_urls: dict[Any, str] | None = None
+) -> list[JobRow]:
+    """Table rows; a nested batch's member row links to the nested batch's page."""
+    child_urls = child_urls or {}
     return [
         JobRow(
             id=str(job.pk),
-            url=reverse(f"{admin_site_name}:django_batchqueue_batchjob_change", args=[job.pk]),
+            url=child_urls.get(job.pk)
+            or reverse(f"{admin_site_name}:django_batchqueue_batchjob_change", args=[job.pk]),
             kind=job.kind,
             kind_display=JobKind(job.kind).label,
             position=job.position,
-            class_name=short_path(job.job_path),
+            class_name="nested batch" if job.kind == JobKind.BATCH else short_path(job.job_path),
             job_path=job.job_path,
             event=job.event,
             status_badge=badge(job.status),

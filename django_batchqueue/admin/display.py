@@ -17,7 +17,6 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.timezone import template_localtime  # type: ignore[attr-defined]  # no stub
 
-from ..models import Batch
 from ..states import BatchStatus, CompensationStatus, JobStatus
 
 #: Characters of a result or error shown in a table cell before it is cut.
@@ -37,7 +36,7 @@ def is_live(status: str, compensation_status: str | None) -> bool:
     )
 
 
-def badge(status: str | None, *, batch: Batch | None = None, field: str = "status") -> SafeString:
+def badge(status: str | None, *, batch: Any = None, field: str = "status") -> SafeString:
     """A coloured status label; with ``batch``, one the live script keeps current."""
     if not status:
         return format_html('<span class="bq-badge bq-none"{}>—</span>', _live_attrs(batch, field))
@@ -49,9 +48,26 @@ def badge(status: str | None, *, batch: Batch | None = None, field: str = "statu
     )
 
 
-def progress_bar(batch: Batch) -> SafeString:
-    """An HTML/CSS progress bar: green for completed, red for failed, grey for cancelled."""
-    total = batch.total_jobs or 1
+def progress_bar(batch: Any, leaf: dict[str, int] | None = None) -> SafeString:
+    """An HTML/CSS progress bar: green for completed, red for failed, grey for cancelled.
+
+    With ``leaf`` (a batch with nested batches: the counters over the leaf jobs of its tree)
+    the bar and its percentage show those, so it moves while a nested batch runs.
+    """
+    shown = leaf or {
+        "total_jobs": batch.total_jobs,
+        "completed_jobs": batch.completed_jobs,
+        "failed_jobs": batch.failed_jobs,
+        "cancelled_jobs": batch.cancelled_jobs,
+    }
+    total = shown["total_jobs"] or 1
+    if batch.is_finished:
+        pct = 100
+    elif not shown["total_jobs"]:
+        pct = 0
+    else:
+        done = shown["completed_jobs"] + shown["failed_jobs"] + shown["cancelled_jobs"]
+        pct = round(100 * done / shown["total_jobs"])
     return format_html(
         '<div class="bq-progress" role="progressbar" aria-valuemin="0" aria-valuemax="100" '
         'aria-valuenow="{pct}" data-bq-batch="{id}" data-bq-field="progress" '
@@ -62,16 +78,16 @@ def progress_bar(batch: Batch) -> SafeString:
         '<span class="bq-seg bq-seg-cancelled" style="width: {x}%"></span>'
         "</div>"
         '<span class="bq-pct">{pct}%</span></div>',
-        pct=batch.progress_percentage,
+        pct=pct,
         id=batch.pk,
         live="1" if is_live(batch.status, batch.compensation_status) else "0",
-        c=_share(batch.completed_jobs, total),
-        f=_share(batch.failed_jobs, total),
-        x=_share(batch.cancelled_jobs, total),
+        c=_share(shown["completed_jobs"], total),
+        f=_share(shown["failed_jobs"], total),
+        x=_share(shown["cancelled_jobs"], total),
     )
 
 
-def counts(batch: Batch) -> SafeString:
+def counts(batch: Any) -> SafeString:
     """``completed / failed / total``, live-updated."""
     return format_html(
         '<span class="bq-counts" data-bq-batch="{}" data-bq-field="counts">'
@@ -137,7 +153,7 @@ def _share(n: int, total: int) -> str:
     return f"{100 * n / total:.2f}"
 
 
-def _live_attrs(batch: Batch | None, field: str) -> SafeString:
+def _live_attrs(batch: Any, field: str) -> SafeString:
     if batch is None:
         return SafeString("")
     return format_html(' data-bq-batch="{}" data-bq-field="{}"', batch.pk, field)

@@ -28,3 +28,35 @@ class CompensationFilter(admin.SimpleListFilter):
         if value in CompensationStatus.values:
             return queryset.filter(compensation_status=value)
         return queryset
+
+
+class LevelFilter(admin.SimpleListFilter):
+    """Top-level batches by default; nested ones too (or only) on request."""
+
+    title = "level"
+    parameter_name = "level"
+    ALL, NESTED = "all", "nested"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(self.ALL, "All batches"), (self.NESTED, "Nested batches only")]
+
+    def choices(self, changelist: Any) -> Any:
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Top-level batches",
+        }
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value == self.ALL:
+            return queryset
+        if value == self.NESTED:
+            return queryset.filter(parent__isnull=False)
+        return queryset.filter(parent__isnull=True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..manager import progress_for
+from ..manager import progress_for, progress_of
 from ..states import BatchStatus, BatchType, CallbackEvent, CompensationStatus, JobKind, JobStatus
+from ..storage import get_storage
 
 
 class LeafCountsSerializer(serializers.Serializer):
@@ -45,7 +47,8 @@ class ProgressSerializer(serializers.Serializer):
     )
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
-        return super().to_representation(progress_for(instance))
+        data = instance if isinstance(instance, dict) else progress_for(instance)
+        return super().to_representation(data)
 
 
 class BatchListSerializer(serializers.Serializer):
@@ -81,6 +84,19 @@ class BatchListSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
 
 
+class ChildSerializer(serializers.Serializer):
+    """A nested batch, as listed in its parent's detail."""
+
+    id = serializers.UUIDField()
+    position = serializers.IntegerField(
+        min_value=0, help_text="Its place among the parent's members."
+    )
+    name = serializers.CharField(max_length=255, allow_blank=True)
+    type = serializers.ChoiceField(choices=BatchType.choices)
+    status = serializers.ChoiceField(choices=BatchStatus.choices)
+    progress = ProgressSerializer(help_text="Its own progress (its members, nested ones included).")
+
+
 class BatchDetailSerializer(serializers.Serializer):
     """One batch: its settings, context, error and a ``progress`` block."""
 
@@ -111,7 +127,36 @@ class BatchDetailSerializer(serializers.Serializer):
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
     updated_at = serializers.DateTimeField()
+    parent_id = serializers.UUIDField(
+        allow_null=True, help_text="The batch this one is nested in (null at the top)."
+    )
+    root_id = serializers.UUIDField(
+        allow_null=True, help_text="The outermost batch of its tree (its own id at the top)."
+    )
+    children = serializers.SerializerMethodField(help_text="Its nested batches, in position order.")
     progress = ProgressSerializer(source="*", read_only=True)
+
+    @extend_schema_field(ChildSerializer(many=True))
+    def get_children(self, batch: Any) -> list[dict[str, Any]]:
+        if not batch.has_children:
+            return []
+        children = get_storage().children(batch.pk)
+        return [
+            dict(
+                ChildSerializer(
+                    {
+                        "id": child.pk,
+                        "position": position,
+                        "name": child.name,
+                        "type": child.type,
+                        "status": child.status,
+                        # Its own members: no reads per nested level, whatever the tree.
+                        "progress": progress_of(child),
+                    }
+                ).data
+            )
+            for position, child in children
+        ]
 
 
 class BatchJobSerializer(serializers.Serializer):

@@ -150,7 +150,7 @@ def _refuse_compensated_children(storage: Storage, batch: BatchRecord) -> None:
     """Refuse, before anything is written, a retry that would restart an undone nested batch."""
     if not batch.has_children:
         return
-    for child in storage.children(batch.id):
+    for _, child in storage.children(batch.id):
         if child.status in (BatchStatus.FAILED, BatchStatus.CANCELLED):
             if child.compensation_status is not None:
                 raise CompensationStarted(

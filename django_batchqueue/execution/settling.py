@@ -68,6 +68,6 @@ def cancel(storage: Storage, batch: BatchRecord, compensate: bool, fx: Effects) 
 def _cancel_children(storage: Storage, batch: BatchRecord, compensate: bool, fx: Effects) -> None:
     if not batch.has_children:
         return
-    for child in storage.children(batch.id):
+    for _, child in storage.children(batch.id):
         if child.status in OPEN_BATCH:
             cancel(storage, child, compensate, fx)

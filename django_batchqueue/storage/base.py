@@ -45,7 +45,8 @@ class JobQuery:
     """Filters and order of the rows of one batch."""
 
     batch_id: uuid.UUID
-    kind: str | None = None
+    #: One kind, or several (``MEMBER_KINDS``: the batch's jobs and nested batches).
+    kind: str | tuple[str, ...] | None = None
     status: str | None = None
     #: ``"position"`` (jobs in order), ``"started"`` (what ran first, then the rest) or
     #: ``"ran"`` (only rows that started, in the order they started).
@@ -269,8 +270,8 @@ class Storage(Protocol):
         """The nested batch whose member row is ``member_id``."""
         ...
 
-    def children(self, batch_id: uuid.UUID) -> list[BatchRecord]:
-        """The batch's nested batches, in member position order."""
+    def children(self, batch_id: uuid.UUID) -> list[tuple[int, BatchRecord]]:
+        """The batch's nested batches with their member positions, in position order."""
         ...
 
     def member_result(self, child: BatchRecord) -> Any:

@@ -171,3 +171,52 @@ def test_non_staff_cannot_reach_the_admin(page, live_server, django_user_model):
     )
     assert response.status == 302 and "/admin/login/" in response.headers["location"]
     screenshot(page, "06-non-staff-login")
+
+
+def test_a_tree_of_batches_is_browsed_from_parent_to_child_and_back(
+    page, live_server, operator, workers
+):
+    from django_batchqueue import batch, chain
+
+    root = (
+        chain(
+            [
+                {"class": Step, "args": {"name": "prepare"}},
+                batch(
+                    [
+                        chain([{"class": Slow, "args": {"seconds": 0.4}}] * 2).name(f"part {i}")
+                        for i in range(3)
+                    ]
+                ).name("fan-out"),
+                {"class": Step, "args": {"name": "finalize"}},
+            ]
+        )
+        .name("Nightly import")
+        .dispatch()
+    )
+    log_in(page, live_server, "operator", next_url=batch_url(root))
+    page.wait_for_selector("#bq-children")
+    children = page.locator("#bq-children tbody tr")
+    assert children.count() == 1
+    assert children.first.locator("a").inner_text() == "fan-out"
+    workers.start(2, worker_class="django_batchqueue.worker.BatchWorker")
+    # The parent's bar follows its leaf jobs while the nested batches run.
+    page.wait_for_function(PCT.format(id=root) + " > 0", polling=200, timeout=60_000)
+    screenshot(page, "06-tree-parent")
+    children.first.locator("a").click()
+    page.wait_for_selector("#bq-children")
+    parts = page.locator("#bq-children tbody tr a").all_inner_texts()
+    assert parts == ["part 0", "part 1", "part 2"]
+    assert page.locator(".field-parent_link a").first.inner_text() == "Nightly import"
+    screenshot(page, "07-tree-child")
+    page.locator(".field-parent_link a").first.click()
+    page.wait_for_function(
+        "() => document.querySelector('[data-bq-field=\"status\"]').textContent === 'Completed'",
+        polling=200,
+        timeout=90_000,
+    )
+    assert Batch.objects.get(pk=root).status == "completed"
+    page.goto(f"{live_server.url}{CHANGELIST}")
+    listed = page.locator("#result_list tbody tr").all_inner_texts()
+    assert any("Nightly import" in row for row in listed)
+    assert not any("fan-out" in row or "part 0" in row for row in listed)  # top level only

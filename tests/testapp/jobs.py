@@ -423,3 +423,30 @@ def exit_hard(code=1, **kwargs):
     """Leaves the process at once, as a crashing C extension would (no outcome reported)."""
     record("exit_hard", code=code)
     os._exit(code)
+
+
+# ------------------------------------------------------------------ composition
+
+
+class PrepareImport(Job):
+    def run(self, rows=3):
+        record("prepare", context=self.context)
+        self.context["prepared_rows"] = rows
+        return {"rows": rows}
+
+
+class ImportRow(Job):
+    """Fails for rows divisible by 3; returns a Decimal amount otherwise."""
+
+    def run(self, row):
+        record("row", row=row, context=self.context, pid=os.getpid())
+        if row % 3 == 0:
+            raise ValueError(f"row {row} is malformed")
+        return {"row": row, "amount": PRICE * row}
+
+
+class FinalizeImport(Job):
+    def run(self):
+        rows = self.previous_result or []
+        record("finalize", previous=rows, context=self.context)
+        return {"imported": sum(1 for r in rows if r), "of": len(rows)}

@@ -47,9 +47,10 @@
         el.querySelector(".bq-n-active").textContent = p.active_jobs;
         el.querySelector(".bq-n-waiting").textContent = p.waiting_jobs;
       } else if (field === "progress") {
-        el.querySelector(".bq-seg-completed").style.width = share(p.completed_jobs, p.total_jobs);
-        el.querySelector(".bq-seg-failed").style.width = share(p.failed_jobs, p.total_jobs);
-        el.querySelector(".bq-seg-cancelled").style.width = share(p.cancelled_jobs, p.total_jobs);
+        var leaf = p.leaf || p;  // a tree's bar shows its leaf jobs
+        el.querySelector(".bq-seg-completed").style.width = share(leaf.completed_jobs, leaf.total_jobs);
+        el.querySelector(".bq-seg-failed").style.width = share(leaf.failed_jobs, leaf.total_jobs);
+        el.querySelector(".bq-seg-cancelled").style.width = share(leaf.cancelled_jobs, leaf.total_jobs);
         el.querySelector(".bq-pct").textContent = p.progress_percentage + "%";
         el.setAttribute("aria-valuenow", p.progress_percentage);
         el.setAttribute("data-bq-live", p.live ? "1" : "0");

@@ -95,18 +95,17 @@ class MemoryReads(MemoryState):
                     return replace(batch)
             return None
 
-    def children(self, batch_id: uuid.UUID) -> list[BatchRecord]:
+    def children(self, batch_id: uuid.UUID) -> list[tuple[int, BatchRecord]]:
         with self._lock:
-            found = [b for b in self.batches.values() if b.parent_id == batch_id]
-
-            def position(b: BatchRecord) -> int:
-                member = self.jobs.get(b.member_id) if b.member_id else None
-                return member.position if member is not None else 0
-
-            return [replace(b) for b in sorted(found, key=position)]
+            found = []
+            for b in self.batches.values():
+                if b.parent_id == batch_id:
+                    member = self.jobs.get(b.member_id) if b.member_id else None
+                    found.append((member.position if member is not None else 0, replace(b)))
+            return sorted(found, key=lambda pair: pair[0])
 
     def user_children(self, batch_id: uuid.UUID) -> list[BatchRecord]:
-        return self.children(batch_id)
+        return [child for _, child in self.children(batch_id)]
 
     def member_result(self, child: BatchRecord) -> Any:
         members = sorted(self._rows(child.id, MEMBER_KINDS), key=lambda r: r.position)

@@ -104,7 +104,7 @@ def child_of(member_id: uuid.UUID) -> BatchRecord | None:
 
 
 def _children(batch_id: uuid.UUID) -> QuerySet[Batch]:
-    positions = BatchJob.objects.filter(pk=OuterRef("member_id")).values("position")[:1]
+    positions = BatchJob.objects.filter(pk=OuterRef("member_id")).order_by().values("position")[:1]
     return (
         Batch.objects.filter(parent_id=batch_id)
         .annotate(member_position=Subquery(positions))
@@ -112,8 +112,9 @@ def _children(batch_id: uuid.UUID) -> QuerySet[Batch]:
     )
 
 
-def children(batch_id: uuid.UUID) -> list[BatchRecord]:
-    return convert.batches(_children(batch_id))
+def children(batch_id: uuid.UUID) -> list[tuple[int, BatchRecord]]:
+    found = _children(batch_id).values(*convert.BATCH_FIELDS, "member_position")
+    return [(values.pop("member_position"), BatchRecord(**values)) for values in found]
 
 
 def user_children(batch_id: uuid.UUID) -> list[Batch]:
@@ -247,7 +248,7 @@ def count_batches(query: BatchQuery) -> int:
 def _jobs(query: JobQuery) -> QuerySet[BatchJob]:
     rows = BatchJob.objects.filter(batch_id=query.batch_id)
     if query.kind:
-        rows = rows.filter(kind=query.kind)
+        rows = rows.filter(kind__in=(query.kind,) if isinstance(query.kind, str) else query.kind)
     if query.status:
         rows = rows.filter(status=query.status)
     if query.order == "ran":
