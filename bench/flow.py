@@ -8,6 +8,8 @@
    same for raw RQ: A's jobs then B's 10 with ``enqueue_many`` (FIFO: B waits for all of A).
 2. **Throughput cost**: a 2,000-job batch with on_complete with the default window, against
    the same batch with ``RELEASE_WINDOW: None`` (everything enqueued at dispatch).
+   **Nesting cost**: the same 2,000-job batch as the middle step of a chain
+   ``[noop, batch, noop]``, against it at the top level with on_complete.
 3. **Redis memory**: ``used_memory`` growth while a 100,000-job batch runs, windowed against
    enqueue-all (sampled for ``--sample-seconds`` after dispatch, then the batch is cancelled).
 
@@ -133,6 +135,22 @@ def throughput(n: int) -> dict[str, float]:
     return out
 
 
+def nesting(n: int) -> dict[str, float]:
+    """The same n-job batch at the top level, and as the middle step of a chain."""
+    from django_batchqueue import batch, chain
+
+    noops = [{"class": "bench.jobs.NoopJob", "args": {"i": i}} for i in range(n)]
+    start = time.time()
+    top = batch(noops).on_complete("bench.jobs.MarkDone").dispatch()
+    top_s = _wait_done(top) - start
+    _quiet()
+    start = time.time()
+    root = chain(["bench.jobs.NoopJob", batch(noops), "bench.jobs.MarkStep"]).dispatch()
+    nested_s = _wait_done(root) - start
+    _quiet()
+    return {"top": top_s, "nested": nested_s}
+
+
 def redis_memory(n: int, sample_seconds: float) -> dict[str, float]:
     redis = _queue().connection
     out = {}
@@ -159,6 +177,7 @@ def child(args: argparse.Namespace) -> None:
     try:
         results["turns"] = [turn_taking(args.big) for _ in range(args.repeat)]
         results["throughput"] = [throughput(args.jobs) for _ in range(args.repeat)]
+        results["nesting"] = [nesting(args.jobs) for _ in range(args.repeat)]
         results["memory"] = redis_memory(args.memory_jobs, args.sample_seconds)
     finally:
         _stop_workers(procs)
@@ -189,6 +208,13 @@ def report(r: dict[str, Any]) -> None:
         f"throughput: window {_median(th, 'window'):.2f} s, no window "
         f"{_median(th, 'no_window'):.2f} s: {ratio:.3f} (target <= 1.05); runs "
         + " ".join(f"{x['window'] / x['no_window']:.3f}" for x in th)
+    )
+    ne = r["nesting"]
+    ratio = _median(ne, "nested") / _median(ne, "top")
+    print(
+        f"nesting: batch at the top {_median(ne, 'top'):.2f} s, as a chain's middle step "
+        f"{_median(ne, 'nested'):.2f} s: {ratio:.3f} (target <= 1.05); runs "
+        + " ".join(f"{x['nested'] / x['top']:.3f}" for x in ne)
     )
     m = r["memory"]
     print(

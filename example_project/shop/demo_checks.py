@@ -100,12 +100,27 @@ def compliance(batch: Batch) -> list[str]:
     return []
 
 
+def customer_import(batch: Batch) -> list[str]:
+    """The nested batch tolerated the one bad line; finalize saw every row's result."""
+    if batch.status != "completed":
+        return [f"status {batch.status} (expected completed){_first_error(batch)}"]
+    children = BatchManager().get_children(batch.pk)
+    if [(c.completed_jobs, c.failed_jobs) for c in children] != [(5, 1)]:
+        return [f"nested batch ended {[(c.completed_jobs, c.failed_jobs) for c in children]}"]
+    final = batch.jobs.filter(kind="job").order_by("-position").first()
+    expected = {"imported": ["ana", "bo", "chen", "emil", "fay"], "rejected": 1}
+    if final is None or final.result != expected:
+        return [f"finalize returned {final.result if final else None} (expected {expected})"]
+    return []
+
+
 #: Flow name (as the demo prints it) -> (key in the demo's batch ids, its check).
 FLOWS: dict[str, tuple[str, Callable[[Batch], list[str]]]] = {
     "map-reduce (order totals)": ("totals", map_reduce),
     "checkout chain": ("checkout", checkout),
     "checkout saga (card declined)": ("saga", saga),
     "compliance flow": ("compliance", compliance),
+    "customer import (nested batch)": ("import", customer_import),
 }
 
 

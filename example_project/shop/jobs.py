@@ -166,3 +166,50 @@ class FinalizeCompliance(Job):
     def run(self, order_id):
         Order.objects.filter(pk=order_id).update(status="cleared")
         return {"cleared_after": self.context["checks"]}
+
+
+# ------------------------------------------------------------------ import: fan out, fan in
+
+
+class PrepareImport(Job):
+    """First step: split the uploaded lines; the nested batch below imports them in parallel."""
+
+    def run(self):
+        lines = [line for line in self.context["lines"] if line.strip()]
+        self.context["prepared"] = len(lines)
+        return {"lines": len(lines)}
+
+
+class ImportCustomer(Job):
+    """One row of the fan-out: a malformed line fails (the batch tolerates it)."""
+
+    def run(self, line):
+        name, _, country = line.partition(";")
+        if len(country) != 2 or not country.isalpha():
+            raise ValueError(f"line {line!r}: the country must be two letters")
+        return {"customer": name, "country": country.upper()}
+
+
+class FinalizeImport(Job):
+    """Fan-in: reads the nested batch's results (``None`` for a rejected line)."""
+
+    def run(self):
+        rows = self.previous_result or []
+        imported = [r["customer"] for r in rows if r]
+        return {"imported": imported, "rejected": len(rows) - len(imported)}
+
+
+CUSTOMER_LINES = ["ana;NL", "bo;BE", "chen;US", "dora;usa", "emil;DE", "fay;FR"]
+
+
+def customer_import():
+    """prepare -> a batch of row jobs that tolerates failures -> finalize."""
+    from django_batchqueue import batch
+
+    return [
+        PrepareImport,
+        batch([{"class": ImportCustomer, "args": {"line": line}} for line in CUSTOMER_LINES])
+        .allow_failures()
+        .name("Import rows"),
+        FinalizeImport,
+    ]

@@ -119,7 +119,19 @@ class Command(BaseCommand):
             .name(f"Compliance order {compliance}")
             .dispatch()
         )
-        return {"totals": totals, "checkout": checkout, "saga": saga, "compliance": flow}
+        customer_import = (
+            self.manager.chain(jobs.customer_import())
+            .set_context({"lines": jobs.CUSTOMER_LINES})
+            .name("Customer import (fan-out, fan-in)")
+            .dispatch()
+        )
+        return {
+            "totals": totals,
+            "checkout": checkout,
+            "saga": saga,
+            "compliance": flow,
+            "import": customer_import,
+        }
 
     def _start_workers(self, n):
         cmd = [sys.executable, str(REPO / "manage.py"), "rqworker", "batchjob", "email-chain"]
@@ -205,6 +217,18 @@ class Command(BaseCommand):
         w(f"   status {flow.status}; steps run: {_steps(flow)}")
         w(f"   checks recorded: {list(ComplianceCheck.objects.values_list('name', flat=True))}")
 
+        imported = Batch.objects.get(pk=batches["import"])
+        w(self.style.MIGRATE_HEADING("5. Import: prepare, rows in a nested batch, finalize"))
+        w(f"   status {imported.status}; steps run: {_steps(imported)}")
+        for child in self.manager.get_children(imported.pk):
+            w(
+                f"   nested batch {child.name!r}: {child.completed_jobs} imported, "
+                f"{child.failed_jobs} rejected (tolerated)"
+            )
+        final = imported.jobs.filter(kind="job").order_by("-position").first()
+        if final is not None:
+            w(f"   finalize read previous_result and returned {final.result}")
+
         w("")
         w("Final statuses:")
         for batch_id in batches.values():
@@ -228,8 +252,11 @@ class Command(BaseCommand):
 
 
 def _steps(batch):
-    rows = batch.jobs.filter(kind="job").order_by("position")
-    return ", ".join(f"{r.job_path.rsplit('.', 1)[1]}={r.status}" for r in rows)
+    rows = batch.jobs.filter(kind__in=["job", "batch"]).order_by("position")
+    return ", ".join(
+        f"{r.job_path.rsplit('.', 1)[1] if r.kind == 'job' else 'nested batch'}={r.status}"
+        for r in rows
+    )
 
 
 def _compensations(batch):
@@ -242,13 +269,14 @@ def _stock():
 
 
 def _all_settled(batch_ids) -> bool:
-    if Batch.objects.filter(pk__in=list(batch_ids), status__in=["pending", "running"]).exists():
+    trees = Batch.objects.filter(root_id__in=list(batch_ids))
+    if trees.filter(status__in=["pending", "running"]).exists():
         return False
     return (
         not BatchJob.objects.filter(
-            batch_id__in=list(batch_ids), status__in=["pending", "queued", "running"]
+            batch__root_id__in=list(batch_ids), status__in=["pending", "queued", "running"]
         )
-        .exclude(kind="job")
+        .exclude(kind__in=["job", "batch"])
         .exists()
     )
 
