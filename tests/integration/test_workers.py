@@ -55,12 +55,15 @@ def test_two_workers_share_a_batch_and_a_chain(manager, workers, worker_class):
 
 
 def test_a_job_still_running_when_a_strict_batch_fails_is_compensated_once_done(manager, workers):
-    from tests.testapp.jobs import Boom, Slow, Undo
+    from tests.testapp.jobs import BoomOnceStarted, Slow, Undo
 
     batch_id = manager.batch(
         [
             {"class": Slow, "args": {"seconds": 2}, "compensation": Undo},
-            {"class": Boom, "args": {"message": "second job fails"}},
+            {
+                "class": BoomOnceStarted,
+                "args": {"after": "slow_start", "message": "second job fails"},
+            },
         ]
     ).dispatch()
     workers.start(2, worker_class="rq.SimpleWorker")

@@ -450,3 +450,17 @@ class FinalizeImport(Job):
         rows = self.previous_result or []
         record("finalize", previous=rows, context=self.context)
         return {"imported": sum(1 for r in rows if r), "of": len(rows)}
+
+
+class BoomOnceStarted(Job):
+    """Fails, but only once an Event labelled ``after`` exists (so the order of two jobs on two
+    workers does not depend on which worker is quicker)."""
+
+    def run(self, after, message="boom", timeout=30, **kwargs):
+        from .models import Event
+
+        deadline = time.monotonic() + timeout
+        while not Event.objects.filter(label=after).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        record("boom", message=message, attempt=self.attempt, position=self.position)
+        raise RuntimeError(message)
