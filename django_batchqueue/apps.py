@@ -14,3 +14,19 @@ class BatchQueueConfig(AppConfig):
         # Import the worker entry point now, in the parent process: RQ's forking worker would
         # otherwise import it again in every forked work horse (tens of ms per job).
         from .execution import runner  # noqa: F401
+
+        _connect_task_signals()
+
+
+def _connect_task_signals() -> None:
+    """With ``BatchQueueBackend`` in ``TASKS``, send Django's task signals from the workers."""
+    from django.conf import settings
+
+    backends = getattr(settings, "TASKS", None) or {}
+    if any(
+        (params or {}).get("BACKEND") == "django_batchqueue.tasks.BatchQueueBackend"
+        for params in backends.values()
+    ):
+        from .tasks import connect_signals
+
+        connect_signals()

@@ -50,6 +50,7 @@ class BatchBuilder:
         self._defaults: dict[str, Any] = {}
         self._label = ""
         self._max_concurrency: int | None = None
+        self._extra_options: dict[str, Any] = {}
         self._user: Any = _FROM_REQUEST
 
     def __repr__(self) -> str:
@@ -201,6 +202,7 @@ class BatchBuilder:
             max_concurrency=self._max_concurrency,
             name=self._label,
             queue=queue,
+            extra_options=dict(self._extra_options),
         )
 
     def dispatch(self) -> str:

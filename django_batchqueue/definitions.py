@@ -15,6 +15,7 @@ from typing import Any
 
 from . import jobs as jobs_module
 from . import registry
+from .djtasks import is_task
 from .exceptions import InvalidDefinition, JobImportError
 from .serialization import check_json
 
@@ -73,6 +74,8 @@ class BatchPlan:
     #: The RQ queue chosen with ``queue()``/``queue_config()``; ``None``: the parent's (or the
     #: default queue at the top).
     queue: str | None = None
+    #: Framework data stored with the batch's options (e.g. the Django task backend).
+    extra_options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def has_compensation(self) -> bool:
@@ -105,7 +108,7 @@ def resolve_ref(
             return ref, registry.resolve(ref)
         except JobImportError as exc:
             raise JobImportError(f"{label}: {exc}") from None
-    if jobs_module.is_job_class(ref) or jobs_module.is_job_function(ref):
+    if jobs_module.is_job_class(ref) or jobs_module.is_job_function(ref) or is_task(ref):
         try:
             path = registry.path_of(ref)
             found = registry.resolve(path)

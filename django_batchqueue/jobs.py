@@ -108,6 +108,8 @@ def is_job_function(obj: Any) -> bool:
 
 def job_defaults(target: Any) -> dict[str, Any]:
     """The retry/timeout settings that ``target`` sets explicitly (not inherited from Job)."""
+    if not isinstance(target, type) and not is_job_function(target):
+        return {}  # a Django @task: nothing of its own
     if is_job_function(target):
         opts: FunctionJobOptions = getattr(target, _JOB_MARK)
         values = {

@@ -13,12 +13,15 @@ from typing import Any
 from django.apps import apps
 
 from . import conf
+from .djtasks import is_task
 from .exceptions import JobImportError
 from .jobs import is_job_class, is_job_function
 
 
 def path_of(obj: Any) -> str:
     """The import path a worker will use to find ``obj`` again."""
+    if is_task(obj):
+        obj = obj.func  # a Django @task stands in its module under its function's name
     qualname = getattr(obj, "__qualname__", "")
     module = getattr(obj, "__module__", "")
     if "<locals>" in qualname:
@@ -87,7 +90,7 @@ def _resolve(path: str) -> Any:
             else:
                 why = f"{module_name!r} has no {'.'.join(parts[split:])!r}"
             raise JobImportError(f"{path!r} cannot be imported: {why}") from None
-        if not (is_job_class(obj) or is_job_function(obj)):
+        if not (is_job_class(obj) or is_job_function(obj) or is_task(obj)):
             raise JobImportError(
                 f"{path!r} is not a Job subclass or a function decorated with @job"
             )

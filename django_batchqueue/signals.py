@@ -17,6 +17,9 @@ batch_finished = Signal()
 batch_failed = Signal()
 #: A batch was cancelled. Extra: ``compensate``.
 batch_cancelled = Signal()
+#: A job's run started (in the worker, once its row was claimed). Extra: ``job_id``,
+#: ``position``, ``attempt``, ``batch`` (its batch as loaded with the row).
+job_started = Signal()
 #: A job completed. Extra: ``job_id``, ``position``, ``result``.
 job_completed = Signal()
 #: A job failed for good (its retries are used up). Extra: ``job_id``, ``position``, ``error``.

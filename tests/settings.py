@@ -32,6 +32,23 @@ INSTALLED_APPS = [
     "django_batchqueue",
     "tests.testapp",
 ]
+try:  # Django 5.2: the backport of django.tasks (Django 6 has it built in)
+    import django.tasks  # noqa: F401
+except ImportError:
+    try:
+        import django_tasks  # noqa: F401
+
+        INSTALLED_APPS.append("django_tasks")
+    except ImportError:
+        pass
+
+# Django's Tasks framework on this app (contract §12).
+TASKS = {
+    "default": {
+        "BACKEND": "django_batchqueue.tasks.BatchQueueBackend",
+        "QUEUES": ["default", "email-processing"],
+    }
+}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

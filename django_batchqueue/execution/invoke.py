@@ -6,6 +6,7 @@ import asyncio
 import inspect
 from typing import Any
 
+from ..djtasks import is_task
 from ..exceptions import MalformedPayload
 from ..jobs import is_job_class
 from ..states import JobKind
@@ -53,12 +54,27 @@ def call(target: Any, row: JobRecord) -> tuple[Any, dict[str, Any] | None]:
             previous_result=row.meta.get("previous_result") if row.kind == JobKind.JOB else None,
         )
         func = instance.run
+    elif is_task(target):
+        instance, func = None, target.func
     else:
         instance, func = None, target
     if row.kind == JobKind.CALLBACK:
         kwargs.update(_accepted(func, dict(row.meta)))
+    if is_task(target):
+        # A Django @task: called as its backend would (a coroutine function too), with a
+        # TaskContext first when it takes one.
+        extra = [task_context(target, row)] if target.takes_context else []
+        return target.call(*extra, **kwargs), context
     result = func(**kwargs)
     if inspect.iscoroutine(result):
         result = asyncio.run(result)
     # A function cannot change the context: a chain's context passes through it unchanged.
     return result, (instance.context if instance is not None else context)
+
+
+def task_context(task: Any, row: JobRecord) -> Any:
+    """The ``TaskContext`` a ``takes_context`` Django task gets for this run."""
+    from ..djtasks import TaskContext
+    from ..tasks import result_of_row
+
+    return TaskContext(task_result=result_of_row(task, row, running=True))

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import InterfaceError, OperationalError, connections
 
+from .. import signals
 from ..serialization import dumps
 from ..states import BatchStatus, JobKind
 from ..storage import get_storage
@@ -104,12 +105,19 @@ def claim(row_id: str, rq_job_id: str | None, worker: str) -> Any:
     """queued -> running for this RQ job; the row with its batch, or ``None`` (skip the run)."""
     storage = get_storage()
     row = with_db_retry(lambda: storage.claim_and_load(row_id, rq_job_id, worker))
-    if (
-        row is not None
-        and row.kind == JobKind.JOB
-        and row.loaded_batch.status == BatchStatus.PENDING
-    ):
+    if row is None or row.kind != JobKind.JOB:
+        return row
+    if row.loaded_batch.status == BatchStatus.PENDING:
         with_db_retry(lambda: storage.mark_started(row.batch_id))
+    if signals.job_started.receivers:
+        signals.send(
+            signals.job_started,
+            str(row.batch_id),
+            job_id=str(row.id),
+            position=row.position,
+            attempt=row.attempts,
+            batch=row.loaded_batch,
+        )
     return row
 
 

@@ -42,7 +42,7 @@ def flatten(
     """
     batch_id = uuid.uuid4()
     queue = plan.queue or (parent.queue if parent is not None else resolve_queue())
-    options = dict(plan.defaults)
+    options = {**plan.defaults, **plan.extra_options}
     if plan.type == BatchType.PARALLEL:
         options[flow.WINDOW_OPTION] = flow.window_at_dispatch()
     nested = [e for e in plan.entries if isinstance(e, NestedSpec)]
