@@ -5,9 +5,10 @@ acts. Counters move with ``F()`` increments; nothing here reads a status and the
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from django.db import router, transaction
 from django.db.models import CharField, F, Q, QuerySet, Value
 from django.db.models.functions import Cast, Replace
 from django.utils import timezone
@@ -82,12 +83,16 @@ def queue_pending(
     return won
 
 
-def reassign_rq_job(row_id: uuid.UUID, old_rq_job_id: str, new_rq_job_id: str) -> bool:
-    return bool(
-        BatchJob.objects.filter(pk=row_id, status=JobStatus.QUEUED, rq_job_id=old_rq_job_id).update(
-            rq_job_id=new_rq_job_id, enqueued_at=timezone.now()
-        )
-    )
+def reassign_rq_jobs(changes: Sequence[tuple[uuid.UUID, str, str]]) -> set[uuid.UUID]:
+    now = timezone.now()
+    moved: set[uuid.UUID] = set()
+    with transaction.atomic(using=router.db_for_write(BatchJob)):
+        for row_id, old, new in changes:
+            if BatchJob.objects.filter(pk=row_id, status=JobStatus.QUEUED, rq_job_id=old).update(
+                rq_job_id=new, enqueued_at=now
+            ):
+                moved.add(row_id)
+    return moved
 
 
 def start_virtual(row_id: uuid.UUID, *, batch_id: uuid.UUID | None = None) -> bool:
