@@ -78,9 +78,11 @@ def reconcile(
         for queue, rows in group.items():
             _safely(_orphaned_runs, report, queue, rows, settle)
         alive()
+    views: dict[str, rqstate.QueueView] = {}
     for group in _pages(JobStatus.QUEUED, cutoff, page, report):
         for queue, rows in group.items():
-            _safely(_lost_enqueues, report, queue, rows, settle)
+            view = views.setdefault(queue, rqstate.QueueView(queue))
+            _safely(_lost_enqueues, report, queue, rows, settle, view)
         alive()
     queues = get_storage().open_queues()
     report.promoted_retries = sum(_safely(promote_due_scheduled, [q]) or 0 for q in queues)
@@ -161,9 +163,15 @@ def _said(holding: rqstate.Holding) -> str:
 
 
 def _lost_enqueues(
-    report: ReconcileReport, queue: str, group: list[JobRecord], settle: float
+    report: ReconcileReport,
+    queue: str,
+    group: list[JobRecord],
+    settle: float,
+    view: rqstate.QueueView,
 ) -> None:
-    holdings = rqstate.holdings(queue, [r.rq_job_id for r in group], settle_seconds=settle)
+    holdings = rqstate.holdings(
+        queue, [r.rq_job_id for r in group], settle_seconds=settle, view=view
+    )
     lost = [r for r in group if not holdings[r.rq_job_id].will_run]
     if not lost:
         return

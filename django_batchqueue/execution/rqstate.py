@@ -93,17 +93,42 @@ def workers(queue_name: str, names: Iterable[str], *, settle_seconds: float) -> 
     return Workers(alive, trustworthy)
 
 
+class QueueView:
+    """The ids waiting in one queue's list, read once and reused for a whole reconcile pass.
+
+    A job that leaves the list after the read is started by then (its status says so) or
+    popped by a worker that died (caught by the next pass); a job added after the read is not
+    one of the rows looked at.
+    """
+
+    def __init__(self, queue_name: str) -> None:
+        self.queue_name = queue_name
+        self._waiting: set[str] | None = None
+
+    def waiting(self) -> set[str]:
+        if self._waiting is None:
+            queue = get_queue(self.queue_name)
+            self._waiting = _members(queue.connection.lrange(queue.key, 0, -1))
+        return self._waiting
+
+
 def holdings(
-    queue_name: str, rq_job_ids: Sequence[str], *, settle_seconds: float
+    queue_name: str,
+    rq_job_ids: Sequence[str],
+    *,
+    settle_seconds: float,
+    view: QueueView | None = None,
 ) -> dict[str, Holding]:
     """Where each RQ job is. Raises Redis errors (the caller judges nothing then)."""
     if not rq_job_ids:
         return {}
-    first = _look(queue_name, rq_job_ids, settle_seconds)
+    view = view or QueueView(queue_name)
+    first = _look(queue_name, rq_job_ids, settle_seconds, view)
     unsure = [rq_id for rq_id, (holding, between) in first.items() if between]
     if unsure:
         time.sleep(SECOND_LOOK)
-        second = _look(queue_name, unsure, settle_seconds)
+        # Fresh reads: the second look must see what changed since the first.
+        second = _look(queue_name, unsure, settle_seconds, QueueView(queue_name))
         for rq_id in unsure:
             # Stranded only if both looks say so; anything that moved is still in hand.
             if second[rq_id][0] is not Holding.STRANDED:
@@ -112,7 +137,7 @@ def holdings(
 
 
 def _look(
-    queue_name: str, rq_job_ids: Sequence[str], settle_seconds: float
+    queue_name: str, rq_job_ids: Sequence[str], settle_seconds: float, view: QueueView
 ) -> dict[str, tuple[Holding, bool]]:
     """One look: each job's holding, and whether it is caught between two places."""
     queue = get_queue(queue_name)
@@ -133,7 +158,7 @@ def _look(
     if queued:
         popped = _members(conn.lrange(queue.intermediate_queue_key, 0, -1)) & queued
         if queued - popped:
-            in_queue = _members(conn.lrange(queue.key, 0, -1)) & queued
+            in_queue = view.waiting() & queued
     starters = workers(
         queue_name,
         (w or "" for s, w in states.values() if s == "started"),
