@@ -22,7 +22,7 @@ DEFAULTS: dict[str, Any] = {
     # Rows kept in Redis after an RQ job fails (the database keeps the real record).
     "RQ_FAILURE_TTL": 24 * 3600,
     # Reconciliation: how old a queued/running row or a quiet batch must be before it is
-    # judged, and how many rows one pass looks at.
+    # judged, and how many rows one step of a pass looks at (a pass looks at every quiet row).
     "RECONCILE_GRACE": 30,
     "RECONCILE_LIMIT": 2000,
     # BatchWorker: seconds between the reconcile passes it runs (one worker at a time), and the
