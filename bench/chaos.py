@@ -146,10 +146,11 @@ def run_chaos(
     from django_batchqueue.models import BatchJob
 
     out.mkdir(parents=True, exist_ok=True)
+    _log_to(out / "main.log")
     log_path = out / "jobs.log"
     extra = {LOG_ENV: str(log_path), "PGAPPNAME": WORKER_APPNAME}
     rng = random.Random(config.seed)
-    pool = WorkerPool(lambda: spawn(extra), config.workers)
+    pool = WorkerPool(lambda more: spawn({**extra, **more}), config.workers)
     faults = tuple(k for k in config.faults if pg or k not in PG)
     injector = Injector(
         faults,
@@ -198,7 +199,7 @@ def run_chaos(
         connections.close_all()
     last = max(injector.last_fault_end() or 0.0, workload_end)
     runs = load_runs(log_path)
-    verdict = judge(workload.batches, runs, injector.faults)
+    verdict = judge(workload.batches, runs, injector.faults, pool.quit_on_their_own, started)
     figures.update(
         {
             "seconds": int(workload_end - started),
@@ -219,6 +220,17 @@ def run_chaos(
         figures=figures,
         out=out,
     )
+
+
+def _log_to(path: Path) -> None:
+    """This process's warnings (enqueues failing while Redis is down, ...) go to a file."""
+    import logging
+
+    logger = logging.getLogger("django_batchqueue")
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.propagate = False
 
 
 def _wait_settled(workload: Workload, timeout: float, say: Callable[..., None]) -> float | None:
@@ -260,7 +272,9 @@ def report(result: Result, say: Callable[..., None] = print, limit: int = 40) ->
     )
     say(f"faults: {dict(result.faults)}; not applicable at the moment: {dict(result.skipped)}")
     say(
-        f"explained: {f['re-runs explained by a kill']} re-runs after a kill, "
+        f"explained: {f['re-runs explained by a kill']} re-runs after a kill (of which "
+        f"{f['re-runs after the run finished (its worker was killed)']} had finished, their "
+        "worker killed before it recorded them), "
         f"{f['failed attempts']} failed attempts retried, "
         f"{f['failed for good by WorkerLost']} rows failed for good by WorkerLost"
     )

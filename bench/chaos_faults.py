@@ -54,6 +54,8 @@ class Fault:
     pids: list[int] = field(default_factory=list)
     detail: str = ""
     t_end: float = 0.0
+    #: Numbers (``CHAOS_WORKER``) of the workers whose main process this fault killed.
+    workers: list[int] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------ Redis
@@ -124,39 +126,42 @@ def children(pid: int) -> list[int]:
         return []
 
 
-def group_members(pgid: int) -> list[int]:
-    """Every process in process group ``pgid``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:  # after "pid (comm)": state, ppid, pgrp
-            found.append(int(entry))
+def descendants(pid: int) -> list[int]:
+    """Children, grandchildren, ... of ``pid``."""
+    found, todo = [], children(pid)
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo += children(child)
     return found
 
 
 class WorkerPool:
-    """``size`` worker processes, each started by ``spawn`` in a session of its own; dead ones
-    are replaced at once, and those that quit on their own are counted."""
+    """``size`` worker processes, each started by ``spawn(extra_env)`` in a session of its own
+    and numbered (``CHAOS_WORKER`` in its environment); dead ones are replaced at once, and
+    those that quit on their own are counted."""
 
-    def __init__(self, spawn: Callable[[], subprocess.Popen[Any]], size: int) -> None:
+    def __init__(self, spawn: Callable[[dict[str, str]], subprocess.Popen[Any]], size: int) -> None:
+        from bench.chaos_jobs import WORKER_ENV
+
         self.spawn = spawn
+        self.env_name = WORKER_ENV
         self.size = size
         self.procs: list[subprocess.Popen[Any]] = []
         self.retired: list[subprocess.Popen[Any]] = []
+        self.number: dict[int, int] = {}  # pid -> worker number
         self.killed: set[int] = set()
-        self.quit_on_their_own: list[tuple[float, int, int | None]] = []  # (t, pid, returncode)
+        self.orphans: set[int] = set()  # horses left running by a killed parent
+        #: Workers that exited although nothing killed them: (t seen, pid, exit code, number).
+        self.quit_on_their_own: list[tuple[float, int, int | None, int]] = []
         self.started = 0
 
     def start(self) -> None:
         while len(self.procs) < self.size:
-            self.procs.append(self.spawn())
             self.started += 1
+            proc = self.spawn({self.env_name: str(self.started)})
+            self.number[proc.pid] = self.started
+            self.procs.append(proc)
 
     def replace(self, proc: subprocess.Popen[Any]) -> None:
         proc.wait()
@@ -171,19 +176,16 @@ class WorkerPool:
             if code is None:
                 continue
             if proc.pid not in self.killed:
-                self.quit_on_their_own.append((time.time(), proc.pid, code))
+                number = self.number.get(proc.pid, 0)
+                self.quit_on_their_own.append((time.time(), proc.pid, code, number))
             self.replace(proc)
 
     def stop(self) -> None:
         from bench.stress import stop_workers
 
         stop_workers(self.procs)
-        for proc in self.procs + self.retired:  # orphaned horses of killed parents
-            for pid in group_members(proc.pid):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
+        for pid in self.orphans:  # horses of killed parents, if any still runs
+            _sigkill(pid)
 
 
 # ----------------------------------------------------------------------------------- faults
@@ -298,27 +300,32 @@ class Injector:
             t = time.time()
             for pid in kids:
                 _sigkill(pid)
-            self._record(Fault(t, kind, kids, f"horse(s) of worker {proc.pid}"))
+            self._record(Fault(t, kind, kids, f"horse(s) {kids} of worker {proc.pid}"))
             return
         if not procs:
             self.skipped[kind] += 1
             return
         proc = self.rng.choice(procs)
+        number = [self.pool.number.get(proc.pid, 0)]
         t = time.time()
+        self.pool.killed.add(proc.pid)
         if kind == "kill-group":
-            pids = group_members(proc.pid) or [proc.pid]
-            self.pool.killed.add(proc.pid)
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            self._record(Fault(t, kind, pids, f"process group of worker {proc.pid}"))
+            # RQ's horse runs in a process group of its own: kill the worker's group and
+            # every descendant's, all at once.
+            below = descendants(proc.pid)
+            for pgid in [proc.pid, *below]:
+                try:
+                    os.killpg(pgid, signal.SIGKILL)
+                except OSError:
+                    _sigkill(pgid)
+            detail = f"worker {proc.pid} and its horse(s) {below}"
+            self._record(Fault(t, kind, [proc.pid, *below], detail, workers=number))
         else:
             horses = children(proc.pid)
-            self.pool.killed.add(proc.pid)
+            self.pool.orphans.update(horses)
             _sigkill(proc.pid)
             detail = f"worker {proc.pid}, its horse(s) {horses} left running"
-            self._record(Fault(t, kind, [proc.pid], detail))
+            self._record(Fault(t, kind, [proc.pid], detail, workers=number))
         self.pool.replace(proc)
 
     def _restart_redis(self, kind: str) -> None:

@@ -4,9 +4,10 @@ Each run writes one ``start`` line before the job's work and one ``end`` line af
 ``ok`` false when the job raises), as single ``write()`` calls on a file opened with
 ``O_APPEND``, so lines from concurrent processes never interleave and a process killed mid-run
 leaves a ``start`` without an ``end``. A line names the row, its batch, the attempt, the
-process (``pid``), its parent (``ppid``) and its process group (``pgid``: the worker's, as
-every worker runs in a session of its own, so a horse whose parent died before it logged is
-still matched), so a re-run can be matched with the kill that explains it. The log's path is
+process (``pid``, ``ppid``, ``pgid``) and the number of the worker it belongs to (``w``, from
+``CHAOS_WORKER``: a work horse runs in a process group of its own and may outlive its parent,
+so pids alone cannot tell whose horse it was), so a re-run can be matched with the kill that
+explains it. The log's path is
 ``CHAOS_LOG`` in the environment.
 """
 
@@ -20,6 +21,9 @@ from typing import Any
 from django_batchqueue import Job
 
 LOG_ENV = "CHAOS_LOG"
+#: The number of the worker process (set by the chaos run when it starts one; a work horse
+#: inherits it, and keeps it after its parent was killed).
+WORKER_ENV = "CHAOS_WORKER"
 #: Jobs meant to succeed are retried after a kill; a job killed this often may fail for good.
 RETRIES = 8
 
@@ -37,6 +41,7 @@ def log_line(event: str, job: Job, **extra: Any) -> None:
         "pid": os.getpid(),
         "ppid": os.getppid(),
         "pgid": os.getpgid(0),
+        "w": int(os.environ.get(WORKER_ENV) or 0),
         **extra,
     }
     data = (json.dumps(line, separators=(",", ":")) + "\n").encode()

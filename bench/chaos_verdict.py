@@ -31,14 +31,16 @@ class Run:
     pid: int
     ppid: int
     pgid: int
+    worker: int
     start: float
     end: float | None = None
     ok: bool | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
-    def describe(self) -> str:
+    def describe(self, t0: float = 0.0) -> str:
         how = "no end" if self.end is None else ("ok" if self.ok else "error")
-        return f"attempt {self.attempt} pid {self.pid}/{self.ppid} at {self.start:.3f} ({how})"
+        at = f"{self.start - t0:.2f}s" + ("" if self.end is None else f"-{self.end - t0:.2f}s")
+        return f"attempt {self.attempt} pid {self.pid} (worker #{self.worker}) at {at} ({how})"
 
 
 def load_runs(path: Path) -> dict[str, list[Run]]:
@@ -60,6 +62,7 @@ def load_runs(path: Path) -> dict[str, list[Run]]:
                 line["pid"],
                 line["ppid"],
                 line.get("pgid", line["pid"]),
+                line.get("w", 0),
                 line["t"],
                 info=line,
             )
@@ -85,20 +88,56 @@ class Verdict:
 
 
 class Judge:
-    def __init__(self, runs: dict[str, list[Run]], faults: Iterable[Fault]) -> None:
+    def __init__(
+        self,
+        runs: dict[str, list[Run]],
+        faults: Iterable[Fault],
+        quits: Iterable[tuple[float, int, int | None, int]] = (),
+        t0: float = 0.0,
+    ) -> None:
         self.runs = runs
+        self.faults = list(faults)
         self.kills: list[tuple[float, int]] = [
-            (f.t, pid) for f in faults if f.kind in KILLS for pid in f.pids
+            (f.t, pid) for f in self.faults if f.kind in KILLS for pid in f.pids
         ]
+        self.worker_kills: list[tuple[float, int]] = [
+            (f.t, n) for f in self.faults if f.kind in KILLS for n in f.workers
+        ]
+        self.quits = list(quits)  # workers that exited on their own: (t seen, pid, exit code)
+        self.t0 = t0
         self.verdict = Verdict()
 
+    def show(self, runs: Iterable[Run]) -> str:
+        return "; ".join(r.describe(self.t0) for r in runs) or "never ran"
+
+    def around(self, run: Run, until: float | None) -> str:
+        """The faults and worker exits between a run's start (less 5 s) and ``until``: what
+        to look at when a run is not explained."""
+        limit = float("inf") if until is None else until
+        seen = [
+            f"{f.kind} at {f.t - self.t0:.1f}s"
+            + (f" (pids {f.pids})" if f.pids else "")
+            + "".join(f" worker #{n}" for n in f.workers)
+            for f in self.faults
+            if run.start - 5 <= f.t_end and f.t <= limit
+        ]
+        seen += [
+            f"its worker #{n} (pid {pid}) quit on its own (exit {code}, seen at {t - self.t0:.1f}s)"
+            for t, pid, code, n in self.quits
+            if n == run.worker or pid == run.pid
+        ]
+        return "; ".join(seen) or "no fault near it"
+
     def killed(self, run: Run, until: float | None) -> bool:
-        """Did a kill hit the process running ``run``, or the worker it belongs to (its parent,
-        the leader of its process group), before ``until``? A worker may be killed just after
+        """Did a kill hit the process running ``run``, or the worker it belongs to (a horse's
+        parent, which records its outcome), before ``until``? A worker may be killed just after
         it forked, before its horse logged the start, so earlier kills of the worker count."""
         limit = float("inf") if until is None else until
-        own = {run.pid, run.ppid, run.pgid} - {0, 1}
-        return any(t <= limit and pid in own for t, pid in self.kills)
+        if any(t <= limit and pid == run.pid for t, pid in self.kills):
+            return True
+        return bool(run.worker) and any(
+            t <= limit and n == run.worker for t, n in self.worker_kills
+        )
 
     # -- rows -------------------------------------------------------------------------------
 
@@ -109,7 +148,7 @@ class Judge:
         v.figures["runs"] += len(runs)
         rid = f"{label} row {row['id']} ({row['kind']}, pos {row['position']}, {row['status']})"
         if row["status"] in OPEN:
-            v.add("never settled", f"{rid}: still {row['status']} ({_show(runs)})")
+            v.add("never settled", f"{rid}: still {row['status']} ({self.show(runs)})")
             return None
         effective = None
         if row["status"] in ("completed", "failed"):
@@ -121,7 +160,7 @@ class Judge:
                 v.add(
                     "lost",
                     f"{rid}: completed in attempt {row['attempts']} but that attempt never ran "
-                    f"to completion ({_show(runs)})",
+                    f"to completion ({self.show(runs)})",
                 )
             elif not str(row["error"]).startswith("WorkerLost"):
                 v.add("lost", f"{rid}: failed ({row['error']!r:.80}) but no run failed so")
@@ -137,30 +176,36 @@ class Judge:
                 if run.ok:  # the horse finished; its worker died before recording it
                     v.figures["re-runs after the run finished (its worker was killed)"] += 1
                 continue
-            what = (
-                "cancelled job ran"
-                if row["status"] == "cancelled"
-                else ("double run" if run.ok else "run vanished without a kill")
-            )
+            if row["status"] == "cancelled":
+                what = "cancelled job ran"
+            elif not run.ok:
+                what = "run vanished without a kill"
+            elif following is None:
+                what = "outcome lost"  # ran to completion, recorded otherwise, never re-run
+            else:
+                what = "double run"
             v.add(
                 what,
-                f"{rid}: {run.describe()} is not its recorded run "
-                f"(attempts={row['attempts']}, error={row['error']!r:.100}); runs: {_show(runs)}",
+                f"{rid}: {run.describe(self.t0)} is not its recorded run "
+                f"(attempts={row['attempts']}, error={row['error']!r:.100}); "
+                f"runs: {self.show(runs)}; around it: {self.around(run, following)}",
             )
         if row["status"] == "failed" and str(row["error"]).startswith("WorkerLost"):
             v.figures["failed for good by WorkerLost"] += 1
         return effective
 
 
-def _show(runs: list[Run]) -> str:
-    return "; ".join(r.describe() for r in runs) or "never ran"
-
-
-def judge(plans: dict[str, Planned], runs: dict[str, list[Run]], faults: list[Fault]) -> Verdict:
+def judge(
+    plans: dict[str, Planned],
+    runs: dict[str, list[Run]],
+    faults: list[Fault],
+    quits: Iterable[tuple[float, int, int | None, int]] = (),
+    t0: float = 0.0,
+) -> Verdict:
     """Every check of the run over the batches in ``plans``."""
     from django_batchqueue.models import Batch, BatchJob
 
-    j = Judge(runs, faults)
+    j = Judge(runs, faults, quits, t0)
     v = j.verdict
     fields = (
         "id",
@@ -274,8 +319,8 @@ def _check_compensations(
         if rb["position"] >= ra["position"] or a.end is None or b.start < a.end:
             v.add(
                 "compensation order",
-                f"{label}: compensation of pos {rb['position']} ({b.describe()}) after pos "
-                f"{ra['position']} ({a.describe()}); expected newest first, one at a time",
+                f"{label}: compensation of pos {rb['position']} ({b.describe(j.t0)}) after pos "
+                f"{ra['position']} ({a.describe(j.t0)}); expected newest first, one at a time",
             )
     failed = any(r["status"] == "failed" for r in comps)
     want_status = ("failed" if failed else "completed") if comps else None
@@ -296,5 +341,5 @@ def _check_chain_order(
     for (pa, a), (pb, b) in itertools.pairwise(done):
         if a.end is None or b.start < a.end:
             j.verdict.add(
-                "chain order", f"{label}: step {pb} ({b.describe()}) before step {pa} ended"
+                "chain order", f"{label}: step {pb} ({b.describe(j.t0)}) before step {pa} ended"
             )
