@@ -56,6 +56,7 @@ from bench.chaos_faults import (  # noqa: E402
     terminate_worker_backends,
 )
 from bench.chaos_jobs import LOG_ENV  # noqa: E402
+from bench.chaos_settle import Late, report_late, wait_settled  # noqa: E402
 from bench.chaos_verdict import Verdict, judge, load_runs  # noqa: E402
 from bench.chaos_workload import Workload  # noqa: E402
 
@@ -71,6 +72,8 @@ class Config:
     workers: int = 4
     in_flight: int = 24
     settle_timeout: float = 600.0
+    #: Rows still open this long after the last fault are violations ("slow to settle").
+    settle_limit: float = 120.0
     reconcile_every: float = 15.0
     schedule: Schedule = field(default_factory=Schedule)
     seed: int = 1
@@ -189,17 +192,26 @@ def run_chaos(
                     f"{len(pool.quit_on_their_own)} workers quit on their own"
                 )
         injector.stop_faults()
+        injector.wait_idle()
         workload_end = time.time()
         workload.cancel_due(manager, force=True)
-        settled_at = _wait_settled(workload, config.settle_timeout, say)
+        last = max(injector.last_fault_end() or 0.0, workload_end)
+        late: list[Late] = []
+        settled_at = wait_settled(
+            workload,
+            timeout=config.settle_timeout,
+            limit_at=last + config.settle_limit,
+            late=late,
+            say=say,
+        )
     finally:
         injector.stop()
         cron.stop()
         pool.stop()
         connections.close_all()
-    last = max(injector.last_fault_end() or 0.0, workload_end)
     runs = load_runs(log_path)
     verdict = judge(workload.batches, runs, injector.faults, pool.quit_on_their_own, started)
+    report_late(verdict, late, config.settle_limit, last)
     figures.update(
         {
             "seconds": int(workload_end - started),
@@ -231,34 +243,6 @@ def _log_to(path: Path) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger.addHandler(handler)
     logger.propagate = False
-
-
-def _wait_settled(workload: Workload, timeout: float, say: Callable[..., None]) -> float | None:
-    """Wait until no batch of the workload is open and none of its rows is pending, queued or
-    running; the time it happened, or None on timeout."""
-    from django.db import connections
-
-    from django_batchqueue.models import BatchJob
-
-    deadline = time.time() + timeout
-    next_report = time.time() + 30
-    while time.time() < deadline:
-        try:
-            open_batches = workload.open_ids()
-            busy = BatchJob.objects.filter(
-                batch_id__in=list(workload.batches), status__in=["pending", "queued", "running"]
-            ).count()
-        except Exception:
-            connections.close_all()
-            time.sleep(1)
-            continue
-        if not open_batches and not busy:
-            return time.time()
-        if time.time() >= next_report:
-            next_report += 30
-            say(f"  settling: {len(open_batches)} batches open, {busy} rows not finished")
-        time.sleep(0.5)
-    return None
 
 
 def report(result: Result, say: Callable[..., None] = print, limit: int = 40) -> None:
@@ -310,7 +294,13 @@ def _parse() -> argparse.Namespace:
     a("--redis-down", type=float, default=3.0)
     a("--pg-every", type=float, default=10.0)
     a("--reconcile-every", type=float, default=15.0)
-    a("--settle-timeout", type=float, default=900.0)
+    a("--settle-timeout", type=float, default=900.0, help="give up waiting after this")
+    a(
+        "--settle-limit",
+        type=float,
+        default=120.0,
+        help="rows still open this long after the last fault are violations",
+    )
     a("--redis-port", type=int, default=6391)
     a("--redis-dir", default="/tmp/chaos-redis")
     a("--pg-name", default="batchqueue_chaos")
@@ -360,6 +350,7 @@ def main() -> int:
             workers=args.workers,
             in_flight=args.in_flight,
             settle_timeout=args.settle_timeout,
+            settle_limit=args.settle_limit,
             reconcile_every=args.reconcile_every,
             schedule=Schedule(
                 kill_every=args.kill_every,

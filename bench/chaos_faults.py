@@ -228,6 +228,7 @@ class Injector:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="chaos-faults", daemon=True)
         self._redis_turn = 0
+        self._busy = threading.Lock()  # held while a fault is injected
 
     # -- control ----------------------------------------------------------------------------
 
@@ -237,6 +238,11 @@ class Injector:
 
     def stop_faults(self) -> None:
         self.injecting.clear()
+
+    def wait_idle(self) -> None:
+        """Wait for a fault still in progress (a Redis restart) to end."""
+        with self._busy:
+            pass
 
     def stop(self) -> None:
         self._stop.set()
@@ -264,22 +270,29 @@ class Injector:
             while not self._stop.wait(0.2):
                 self.pool.supervise()
                 now = time.monotonic()
-                if not self.injecting.is_set():
-                    continue
-                if kills and now >= due["kill"]:
-                    due["kill"] = now + s.kill_every * self.rng.uniform(0.5, 1.5)
-                    self._kill(self.rng.choice(kills))
-                if redis and self.redis is not None and now >= due["redis"]:
-                    due["redis"] = now + s.redis_every * self.rng.uniform(0.8, 1.2)
-                    self._restart_redis(redis[self._redis_turn % len(redis)])
-                    self._redis_turn += 1
-                if "pg-terminate" in self.kinds and self.terminate_pg and now >= due["pg"]:
-                    due["pg"] = now + s.pg_every * self.rng.uniform(0.5, 1.5)
-                    self._pg_terminate()
+                with self._busy:
+                    if self.injecting.is_set():
+                        self._strike(now, due, kills, redis)
         finally:
             from django.db import connections
 
             connections.close_all()
+
+    def _strike(
+        self, now: float, due: dict[str, float], kills: list[str], redis: list[str]
+    ) -> None:
+        """Inject every fault that is due now."""
+        s = self.schedule
+        if kills and now >= due["kill"]:
+            due["kill"] = now + s.kill_every * self.rng.uniform(0.5, 1.5)
+            self._kill(self.rng.choice(kills))
+        if redis and self.redis is not None and now >= due["redis"]:
+            due["redis"] = now + s.redis_every * self.rng.uniform(0.8, 1.2)
+            self._restart_redis(redis[self._redis_turn % len(redis)])
+            self._redis_turn += 1
+        if "pg-terminate" in self.kinds and self.terminate_pg and now >= due["pg"]:
+            due["pg"] = now + s.pg_every * self.rng.uniform(0.5, 1.5)
+            self._pg_terminate()
 
     def _record(self, fault: Fault) -> None:
         if not fault.t_end:

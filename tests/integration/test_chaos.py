@@ -62,6 +62,7 @@ def test_a_bounded_chaos_run_loses_nothing_and_runs_nothing_twice(workers, chaos
         workers=4,
         in_flight=12,
         settle_timeout=90,
+        settle_limit=30,
         reconcile_every=5,
         schedule=Schedule(kill_every=3, redis_every=22, redis_down=2, pg_every=8, warm_up=3),
         seed=11,
