@@ -56,7 +56,15 @@ class BatchWorkerMixin:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("job_monitoring_interval", self.job_monitoring_interval)
-        super().__init__(*args, **kwargs)
+        while True:
+            try:
+                super().__init__(*args, **kwargs)  # RQ names its Redis client: needs Redis
+                break
+            except REDIS_ERRORS:
+                connection = kwargs.get("connection")
+                if connection is None:
+                    raise
+                wait_for_redis(connection.ping, kwargs.get("name") or "(new)", "starting", _never)
         self._heartbeat: Heartbeat | None = None
         self._last_reconcile = 0.0
 
@@ -283,6 +291,10 @@ class BatchWorker(BatchWorkerMixin, Worker):
             )
         except Exception:
             logger.warning("batchqueue: could not record a lost run of %s", job.id, exc_info=True)
+
+
+def _never() -> bool:
+    return False
 
 
 def _how_it_ended(wait_status: int | None) -> str:
