@@ -20,10 +20,11 @@ help:
 	@echo "make lint          ruff check, ruff format --check, mypy and makemigrations --check"
 	@echo "make bench         benchmarks against raw RQ"
 
+# The package with its REST API extra, and the PEP 735 `dev` dependency group (pip >= 25.1).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --upgrade "pip>=25.1"
+	$(PY) -m pip install -q -e ".[api]" --group dev
 	touch $@
 
 venv: $(VENV)/.installed
