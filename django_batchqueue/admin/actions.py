@@ -2,8 +2,9 @@
 
 The changelist actions and the buttons on the batch page both end up in :func:`run_action`,
 which calls the same control functions as the Python API (``execution.control``) one batch at
-a time and turns each outcome into a message. Outcomes are told apart by return values and
-library exception types, never by parsing an error message.
+a time, turns each outcome into a message, and records each change in the admin's log
+(``ModelAdmin.log_change``) so the batch's History says who cancelled or retried it. Outcomes
+are told apart by return values and library exception types, never by parsing an error message.
 """
 
 from __future__ import annotations
@@ -120,13 +121,37 @@ def report(request: HttpRequest, outcomes: Iterable[Outcome]) -> None:
         messages.add_message(request, group[0].level, text)
 
 
+#: Outcomes that changed the batch, and the admin log's change message for each.
+_LOGGED: dict[str, str] = {
+    "cancelled": "Cancelled.",
+    "cancelled-compensating": "Cancelled; its completed jobs are being compensated.",
+    "cancelled-nothing-to-compensate": "Cancelled and compensated (nothing to compensate).",
+    "retried": "Retried: re-queued {detail} failed or cancelled jobs.",
+}
+
+
+def log_changes(model_admin: Any, request: HttpRequest, outcomes: Iterable[Outcome]) -> None:
+    """Record every outcome that changed a batch with ``model_admin.log_change`` (Django 5.2
+    and 6.x alike), so the batch's History shows who did what."""
+    for outcome in outcomes:
+        message = _LOGGED.get(outcome.key)
+        if message is not None:
+            model_admin.log_change(
+                request, _as_model(outcome.batch), message.format(detail=outcome.detail)
+            )
+
+
 def run_action(
     request: HttpRequest,
     batches: Iterable[Batch | BatchRecord],
     action: Callable[[Batch | BatchRecord], Outcome],
+    model_admin: Any = None,
 ) -> list[Outcome]:
-    """Apply ``action`` to every batch (in creation order) and report the outcomes."""
+    """Apply ``action`` to every batch (in creation order), record the changes in the admin
+    log of ``model_admin`` (when given) and report the outcomes."""
     outcomes = [action(batch) for batch in batches]
+    if model_admin is not None:
+        log_changes(model_admin, request, outcomes)
     report(request, outcomes)
     return outcomes
 
@@ -144,7 +169,7 @@ def _changelist_action(name: str, description: str) -> Callable[..., None]:
 
     @admin.action(description=description, permissions=["control"])
     def action(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Batch]) -> None:
-        run_action(request, queryset.order_by("created_at"), function)
+        run_action(request, queryset.order_by("created_at"), function, modeladmin)
 
     action.__name__ = name
     return action
@@ -157,6 +182,12 @@ cancel_and_compensate_selected = _changelist_action(
 retry_failed_selected = _changelist_action(
     "retry_failed", "Retry the failed jobs of selected batches"
 )
+
+
+def _as_model(batch: Batch | BatchRecord) -> Batch:
+    """The model instance the admin log names (a storage record becomes an unsaved ``Batch``
+    with the same id and name: the log only reads its type, pk and ``str()``)."""
+    return batch if isinstance(batch, Batch) else Batch(id=batch.pk, name=batch.name)
 
 
 def _current_status(batch: Batch | BatchRecord) -> str:

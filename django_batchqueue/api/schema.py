@@ -16,7 +16,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from drf_spectacular.views import SpectacularAPIView
 
-from . import filters, serializers
+from . import serializers
 from .permissions import BatchAPIAccess
 
 
@@ -48,7 +48,6 @@ OPERATIONS: dict[str, Operation] = {
     "list": Operation(
         "List batches, newest first",
         {200: serializers.BatchListSerializer(many=True), **_errors(400, 404)},
-        parameters=[filters.BatchFilterSerializer],
     ),
     "retrieve": Operation(
         "One batch, with its progress",
@@ -63,7 +62,6 @@ OPERATIONS: dict[str, Operation] = {
     "jobs": Operation(
         "Jobs, callbacks and compensations of one batch, by position",
         {200: serializers.BatchJobSerializer(many=True), **_errors(400, 404)},
-        parameters=[filters.JobFilterSerializer],
     ),
     "results": Operation(
         "Results of the completed jobs, in position order",
@@ -103,6 +101,11 @@ class BatchQueueAutoSchema(AutoSchema):
     def get_override_parameters(self) -> list[Any]:
         op = self._operation()
         return [*super().get_override_parameters(), *(op.parameters if op else [])]
+
+    def _get_filter_parameters(self) -> list[dict[str, Any]]:
+        # django-filter treats an empty value as "no filter" (what the browsable API's filter
+        # form sends for a field left blank), and the schema says so.
+        return [{**p, "allowEmptyValue": True} for p in super()._get_filter_parameters()]
 
     def get_request_serializer(self) -> Any:
         op = self._operation()

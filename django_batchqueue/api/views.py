@@ -14,8 +14,8 @@ from rest_framework.serializers import Serializer
 
 from ..exceptions import BatchClosed, BatchNotFound, InvalidBatchState
 from ..execution import control
+from ..models import Batch, BatchJob
 from ..storage import get_storage
-from ..storage.base import JobQuery
 from . import filters
 from .listing import Listing
 from .pagination import BatchQueuePagination
@@ -48,6 +48,15 @@ class BatchViewSet(viewsets.GenericViewSet):
     lookup_value_regex = "[^/]+"
     pagination_class = BatchQueuePagination
     serializer_class = BatchDetailSerializer
+    # django-filter: the schema's parameters and the browsable API's form; the filter sets
+    # only validate, reads go through storage.
+    filter_backends = [filters.StorageFilterBackend]
+
+    @property
+    def filterset_class(self) -> type[filters.StorageFilterSet] | None:
+        return {"list": filters.BatchFilterSet, "jobs": filters.JobFilterSet}.get(
+            getattr(self, "action", None) or ""
+        )
 
     def get_permissions(self) -> list[Any]:
         permissions: list[Any] = [BatchAPIAccess()]
@@ -56,7 +65,10 @@ class BatchViewSet(viewsets.GenericViewSet):
         return permissions
 
     def get_queryset(self) -> Any:
-        return []  # reads go through storage; only DRF's schema generation asks for this
+        # Reads go through storage. Only the filter backend (schema, browsable API form) asks
+        # for this, to learn the model its filter set describes: an empty queryset.
+        model = BatchJob if getattr(self, "action", None) == "jobs" else Batch
+        return model.objects.none()
 
     def _owner(self) -> Any:
         """The user whose batches this request may see, or None when it may see all."""
@@ -92,8 +104,7 @@ class BatchViewSet(viewsets.GenericViewSet):
 
     def list(self, request: Request) -> Response:
         """Batches, newest first, filtered by the query string."""
-        wanted = filters.validated_query(filters.BatchFilterSerializer, request)
-        query = filters.batch_query(wanted, created_by_id=self._owner())
+        query = filters.filterset_for(self, request).batch_query(created_by_id=self._owner())
         storage = get_storage()
         listing = Listing(
             lambda offset, limit: storage.list_batches(query, offset, limit),
@@ -110,8 +121,9 @@ class BatchViewSet(viewsets.GenericViewSet):
 
     @action(detail=True, methods=["get"])
     def jobs(self, request: Request, id: str) -> Response:
-        wanted = filters.validated_query(filters.JobFilterSerializer, request)
-        query = JobQuery(batch_id=self._batch(summary=True).pk, **wanted)
+        filterset = filters.filterset_for(self, request)
+        filterset.validated()  # a bad query string is a 400 before the batch is looked up
+        query = filterset.job_query(self._batch(summary=True).pk)
         storage = get_storage()
         listing = Listing(
             lambda offset, limit: storage.list_jobs(query, offset, limit),
