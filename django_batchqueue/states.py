@@ -6,8 +6,16 @@ from django.db import models
 
 
 class BatchType(models.TextChoices):
+    """``batch(...)`` makes a parallel batch, ``chain(...)`` a chain: stored as ``sequential``,
+    shown as "Chain", and ``BatchType("chain")`` is ``BatchType.SEQUENTIAL`` (the admin's and the
+    API's filters accept ``chain`` too)."""
+
     PARALLEL = "parallel", "Parallel"
     SEQUENTIAL = "sequential", "Chain"
+
+    @classmethod
+    def _missing_(cls, value: object) -> BatchType | None:
+        return cls.SEQUENTIAL if value == "chain" else None
 
 
 class BatchStatus(models.TextChoices):

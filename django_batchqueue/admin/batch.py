@@ -21,7 +21,7 @@ from ..states import BatchStatus
 from ..storage import get_storage
 from . import actions, display
 from .detail import batch_page_context
-from .filters import CompensationFilter, LevelFilter
+from .filters import BatchTypeFilter, CompensationFilter, LevelFilter
 from .views import control_view, progress_view
 
 #: How often the pages poll for progress, in milliseconds.
@@ -52,7 +52,14 @@ class BatchAdmin(admin.ModelAdmin):
         "duration",
     )
     list_display_links = ("label",)
-    list_filter = (LevelFilter, "status", "type", CompensationFilter, "queue", "created_at")
+    list_filter = (
+        LevelFilter,
+        "status",
+        BatchTypeFilter,
+        CompensationFilter,
+        "queue",
+        "created_at",
+    )
     search_fields = ("id", "name")
     date_hierarchy = "created_at"
     list_per_page = 50

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from ..states import CompensationStatus
+from ..states import BatchType, CompensationStatus
 
 
 class CompensationFilter(admin.SimpleListFilter):
@@ -27,6 +27,25 @@ class CompensationFilter(admin.SimpleListFilter):
             return queryset.filter(compensation_status__isnull=True)
         if value in CompensationStatus.values:
             return queryset.filter(compensation_status=value)
+        return queryset
+
+
+class BatchTypeFilter(admin.SimpleListFilter):
+    """Parallel or chain, named as in Python (``batch(...)``, ``chain(...)``): ``?type=chain``;
+    the stored value ``sequential`` is accepted too."""
+
+    title = "type"
+    parameter_name = "type"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(BatchType.PARALLEL.value, BatchType.PARALLEL.label), ("chain", "Chain")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value in ("chain", BatchType.SEQUENTIAL):
+            return queryset.filter(type=BatchType.SEQUENTIAL)
+        if value == BatchType.PARALLEL:
+            return queryset.filter(type=BatchType.PARALLEL)
         return queryset
 
 

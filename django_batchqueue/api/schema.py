@@ -23,8 +23,16 @@ from .permissions import BatchAPIAccess
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
     described = {
         400: OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid parameters: field errors."),
-        401: OpenApiResponse(serializers.ErrorSerializer, description="Not authenticated."),
-        403: OpenApiResponse(serializers.ErrorSerializer, description="Not allowed."),
+        401: OpenApiResponse(
+            serializers.ErrorSerializer,
+            description="Not authenticated, when the project's first authentication class "
+            "sends a challenge (HTTP Basic, token); with DRF's default (session first) a 403.",
+        ),
+        403: OpenApiResponse(
+            serializers.ErrorSerializer,
+            description="Not allowed; with DRF's default authentication also not "
+            "authenticated or bad credentials.",
+        ),
         404: OpenApiResponse(
             serializers.ErrorSerializer, description="No such batch (or page), or not yours."
         ),
@@ -48,10 +56,13 @@ OPERATIONS: dict[str, Operation] = {
     "list": Operation(
         "List batches, newest first",
         {200: serializers.BatchListSerializer(many=True), **_errors(400, 404)},
+        description="Filter with the query parameters; a blank value is no filter. Staff see "
+        "every batch; in own-batches mode other users see the batches they dispatched.",
     ),
     "retrieve": Operation(
         "One batch, with its progress",
         {200: serializers.BatchDetailSerializer, **_errors(404)},
+        description="Its settings, context, error and the progress block of `progress/`.",
     ),
     "progress": Operation(
         "Progress of one batch (poll this for a progress bar)",
@@ -62,10 +73,12 @@ OPERATIONS: dict[str, Operation] = {
     "jobs": Operation(
         "Jobs, callbacks and compensations of one batch, by position",
         {200: serializers.BatchJobSerializer(many=True), **_errors(400, 404)},
+        description="Filter with `status` and `kind`; a blank value is no filter.",
     ),
     "results": Operation(
         "Results of the completed jobs, in position order",
         {200: serializers.JobResultSerializer(many=True), **_errors(404)},
+        description="`{job_id, position, result}` of each completed job.",
     ),
     "cancel": Operation(
         "Cancel a pending or running batch",
@@ -95,8 +108,10 @@ class BatchQueueAutoSchema(AutoSchema):
         return op.summary if op else super().get_summary()
 
     def get_description(self) -> str:  # type: ignore[override]  # drf-spectacular's signature
+        # Only what OPERATIONS says: docstrings are for developers of this package, and
+        # drf-spectacular would otherwise publish the view's.
         op = self._operation()
-        return op.description if op and op.description else super().get_description()
+        return op.description if op else ""
 
     def get_override_parameters(self) -> list[Any]:
         op = self._operation()

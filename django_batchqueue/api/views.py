@@ -11,6 +11,7 @@ from rest_framework.exceptions import APIException, NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
+from rest_framework.utils.formatting import markup_description
 
 from ..exceptions import BatchClosed, BatchNotFound, InvalidBatchState
 from ..execution import control
@@ -20,7 +21,7 @@ from . import filters
 from .listing import Listing
 from .pagination import BatchQueuePagination
 from .permissions import BatchAPIAccess, CanControlBatches, sees_all_batches
-from .schema import BatchQueueAutoSchema
+from .schema import OPERATIONS, BatchQueueAutoSchema
 from .serializers import (
     BatchDetailSerializer,
     BatchJobSerializer,
@@ -57,6 +58,13 @@ class BatchViewSet(viewsets.GenericViewSet):
         return {"list": filters.BatchFilterSet, "jobs": filters.JobFilterSet}.get(
             getattr(self, "action", None) or ""
         )
+
+    def get_view_description(self, html: bool = False) -> str:
+        """What the browsable API (and ``OPTIONS``) shows: the operation's summary and
+        description from the schema, never this class's docstrings (they are for developers)."""
+        op = OPERATIONS.get(getattr(self, "action", None) or "")
+        text = "\n\n".join(part for part in (op.summary, op.description) if part) if op else ""
+        return markup_description(text) if html else text
 
     def get_permissions(self) -> list[Any]:
         permissions: list[Any] = [BatchAPIAccess()]
