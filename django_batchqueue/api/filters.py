@@ -8,13 +8,16 @@ and turns it into a storage query (:class:`~django_batchqueue.storage.base.Batch
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as django_filters
+from django_filters.fields import IsoDateTimeField
 from django_filters.utils import translate_validation
 from django_filters.widgets import BooleanWidget
 from drf_spectacular.utils import extend_schema_field
@@ -26,6 +29,24 @@ from ..storage.base import BatchQuery, JobQuery
 
 TRUE = {"1", "true", "t", "yes", "y", "on"}
 FALSE = {"0", "false", "f", "no", "n", "off"}
+
+
+class UTCDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time, in UTC: PostgreSQL refuses offsets beyond ±15:59 in a query, and a time
+    that has no UTC equivalent (year 1 east of Greenwich) is a validation error, not a 500."""
+
+    def to_python(self, value: Any) -> Any:
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(UTC) if timezone.is_aware(parsed) else parsed
+        except OverflowError:
+            raise ValidationError(_("Datetime value out of range."), code="overflow") from None
+
+
+class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UTCDateTimeField
 
 
 class StrictBooleanWidget(BooleanWidget):
@@ -131,11 +152,11 @@ class BatchFilterSet(StorageFilterSet):
             help_text=_("Case-insensitive substring of the name."),
         )
     )
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = UTCDateTimeFilter(
         label=_("Created at or after"),
         help_text=_("Batches created at or after this time (ISO 8601)."),
     )
-    created_before = django_filters.IsoDateTimeFilter(
+    created_before = UTCDateTimeFilter(
         label=_("Created before"),
         help_text=_("Batches created before this time (ISO 8601)."),
     )

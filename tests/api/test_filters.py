@@ -72,3 +72,19 @@ def test_a_filter_set_validates_for_storage_and_filters_no_queryset():
     assert (query.type, query.name_contains, query.created_by_id) == ("sequential", "x", 7)
     with pytest.raises(NotImplementedError):
         filterset.qs  # noqa: B018
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "moment, status",
+    [
+        ("3834-09-23T11:32:38+17:12", 200),  # beyond PostgreSQL's ±15:59: sent in UTC
+        ("2025-01-01T00:00:00-15:30", 200),
+        ("0001-01-01T00:00:00+10:00", 400),  # no UTC equivalent
+    ],
+)
+def test_times_with_any_offset_are_sent_in_utc(staff_client, moment, status):
+    response = staff_client.get(f"{API}batches/", {"created_after": moment})
+    assert response.status_code == status, response.content
+    if status == 400:
+        assert list(response.json()) == ["created_after"]
