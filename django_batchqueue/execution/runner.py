@@ -33,7 +33,7 @@ from .queues import current_rq_job, worker_name
 from .recording import Outcome
 from .timeouts import job_timeout
 
-logger = logging.getLogger("django_batchqueue")
+logger = logging.getLogger(__name__)
 
 
 def perform(row_id: str) -> str:
