@@ -7,8 +7,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "django_batchqueue"
-#: Being changed elsewhere; they move to their module names there.
-PENDING = {"worker.py", "execution/reconcile.py"}
+#: Modules allowed another logger name (none).
+PENDING: set[str] = set()
 
 
 def module_name(path: Path) -> str:
