@@ -29,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
     # lifetime of its heartbeat key (a killed worker is noticed once it expires).
     "RECONCILE_INTERVAL": 15,
     "WORKER_HEARTBEAT_TTL": 15,
+    # PersistentBatchWorker: jobs one work horse runs before a fresh one takes over.
+    "HORSE_MAX_JOBS": 1000,
     # PostgreSQL: a run's claim and a parallel job's completion commit without waiting for the
     # WAL flush. A server crash can then undo the last moments of those; the jobs concerned are
     # re-run (at least once, as after any crash). Settling, callbacks, chain steps and

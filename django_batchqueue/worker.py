@@ -320,3 +320,58 @@ def _rq_failure_reason(job: Any) -> str:
 
 class SimpleBatchWorker(BatchWorkerMixin, SimpleWorker):
     """RQ's non-forking worker with the same liveness and reconciliation."""
+
+
+class PersistentBatchWorker(SimpleBatchWorker):
+    """A work horse forked once and fed many jobs, watched by its parent.
+
+    Crash isolation like :class:`BatchWorker` (a job that kills its process, leaks memory or
+    hangs past its timeout costs one attempt and one horse, never the worker) without a fork
+    per job: the horse runs :class:`SimpleBatchWorker`'s loop for ``HORSE_MAX_JOBS`` jobs, then
+    a new one takes over, like Celery's prefork pool with ``max_tasks_per_child``. See
+    :mod:`~django_batchqueue.supervisor`.
+    """
+
+    def work(self, burst: bool = False, **kwargs: Any) -> bool:  # type: ignore[override]
+        from . import supervisor
+        from .execution.recovery import record_lost_run
+
+        base = self.name
+        max_jobs = kwargs.pop("max_jobs", None)
+        per_round = int(conf.get("HORSE_MAX_JOBS"))
+
+        def run_horse(reports: supervisor.Reports) -> int:
+            die_with_parent()
+            self.name = f"{base}.{watch.horses}"
+            self._reports = reports
+            self._jobs_done = 0
+            limit = per_round if max_jobs is None else min(per_round, int(max_jobs))
+            super(PersistentBatchWorker, self).work(burst, max_jobs=limit, **kwargs)
+            if max_jobs is not None or self._stop_requested:
+                return supervisor.STOPPED
+            if self._jobs_done >= limit:
+                return supervisor.ROUND_DONE
+            return supervisor.STOPPED  # burst: the queues are empty
+
+        def record_lost(running: supervisor.Running, error: str) -> None:
+            record_lost_run(running.row_id, running.rq_job_id, error)
+
+        watch = supervisor.Supervisor(run_horse, record_lost, base)
+        watch.run()
+        return True
+
+    def execute_job(self, job: Any, queue: Any) -> None:
+        from . import supervisor
+        from .execution.queues import RUNNER
+
+        reports: supervisor.Reports | None = getattr(self, "_reports", None)
+        if reports is not None:
+            row_id = job.args[0] if job.func_name == RUNNER and job.args else None
+            grace = float(conf.get("TIMEOUT_GRACE"))
+            reports.begin(row_id, job.id, supervisor.deadline_seconds(job, grace))
+        try:
+            super().execute_job(job, queue)
+        finally:
+            self._jobs_done = getattr(self, "_jobs_done", 0) + 1
+            if reports is not None:
+                reports.end()

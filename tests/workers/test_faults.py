@@ -16,10 +16,12 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 SIMPLE = "django_batchqueue.worker.SimpleBatchWorker"
 FORKING = "django_batchqueue.worker.BatchWorker"
+PERSISTENT = "django_batchqueue.worker.PersistentBatchWorker"
 
 
 @pytest.mark.parametrize(
-    ("worker_class", "mode"), [(SIMPLE, "atomic"), (SIMPLE, "autocommit"), (FORKING, "atomic")]
+    ("worker_class", "mode"),
+    [(SIMPLE, "atomic"), (SIMPLE, "autocommit"), (FORKING, "atomic"), (PERSISTENT, "atomic")],
 )
 def test_a_job_that_leaves_a_transaction_open_cannot_wedge_the_worker(
     manager, workers, worker_class, mode
@@ -43,7 +45,7 @@ def test_a_job_that_leaves_a_transaction_open_cannot_wedge_the_worker(
     assert f"the job left {how} open on database 'default'" in workers.output()
 
 
-@pytest.mark.parametrize("worker_class", [SIMPLE, FORKING])
+@pytest.mark.parametrize("worker_class", [SIMPLE, FORKING, PERSISTENT])
 def test_a_job_that_swallows_its_timeout_is_stopped_at_timeout_plus_grace(
     manager, workers, worker_class
 ):

@@ -16,10 +16,12 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 SIMPLE = "django_batchqueue.worker.SimpleBatchWorker"
 FORKING = "django_batchqueue.worker.BatchWorker"
+PERSISTENT = "django_batchqueue.worker.PersistentBatchWorker"
 
 
 @pytest.mark.parametrize(
-    ("worker_class", "restart"), [(FORKING, "empty"), (SIMPLE, "empty"), (FORKING, "aof")]
+    ("worker_class", "restart"),
+    [(FORKING, "empty"), (SIMPLE, "empty"), (FORKING, "aof"), (PERSISTENT, "aof")],
 )
 def test_workers_ride_out_a_redis_restart_and_run_nothing_twice(
     manager, workers, private_redis, worker_class, restart
