@@ -33,6 +33,8 @@ WORKER_CLASSES = {
     # raw RQ runs on them too, so the ratio still compares like with like.
     "batch-simple": "django_batchqueue.worker.SimpleBatchWorker",
     "batch-fork": "django_batchqueue.worker.BatchWorker",
+    # One work horse for many jobs: raw RQ runs on it like on SimpleBatchWorker.
+    "batch-persistent": "django_batchqueue.worker.PersistentBatchWorker",
 }
 TARGETS = {"throughput": 1.3, "dispatch": 1.5}
 

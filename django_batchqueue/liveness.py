@@ -55,6 +55,10 @@ class Heartbeat:
         (the next beat tries again)."""
         try:
             if self._conn.expire(self.worker.key, self.ttl):
+                if self.parent_records:
+                    # RQ's own writes (set_state, current_job) re-create a vanished key
+                    # without this field; a forking worker must never lose it.
+                    self._conn.hset(self.worker.key, PARENT_RECORDS_FIELD, "1")
                 return False
             if stopped():
                 return False

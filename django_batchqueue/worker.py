@@ -114,6 +114,15 @@ class BatchWorkerMixin:
                 if not self._wait_for_redis("checking for suspension"):
                     return None
 
+    def dequeue_job_and_maintain_ttl(self, *args: Any, **kwargs: Any) -> Any:
+        # RQ retries its dequeue on Redis errors, but not the state update before it.
+        while True:
+            try:
+                return super().dequeue_job_and_maintain_ttl(*args, **kwargs)  # type: ignore[misc]
+            except REDIS_ERRORS:
+                if not self._wait_for_redis("waiting for a job"):
+                    return None
+
     def execute_job(self, job: Any, queue: Any) -> None:
         if self._heartbeat is not None:
             self._heartbeat.current_job = job.id

@@ -140,7 +140,10 @@ def _orphaned_runs(
             if not holding.will_run:
                 why = f"its RQ job {_said(holding)} without recording an outcome"
         elif (
-            worker is not None and not worker.parent_records and worker.current_job != row.rq_job_id
+            worker is not None
+            and seen.trustworthy
+            and not worker.parent_records
+            and worker.current_job != row.rq_job_id
         ):
             # A worker that runs jobs in its own process records the outcome before RQ moves
             # on; one that has moved on to another job (or to none) will never record this.
