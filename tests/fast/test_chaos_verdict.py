@@ -69,6 +69,12 @@ def test_a_kill_after_the_next_run_started_explains_nothing():
     assert verdict.by_type == {"double run": 1}
 
 
+def test_a_callback_run_twice_is_named_so():
+    judge = Judge({"r1": [run(1, 10, 1.0, 2.0, True), run(2, 11, 5.0, 6.0, True)]}, [])
+    judge.row({**row(attempts=2), "kind": "callback"}, "batch b")
+    assert judge.verdict.by_type == {"callback ran twice": 1}
+
+
 def test_a_completed_row_that_never_ran_is_lost():
     verdict, _ = judged([])
     assert verdict.by_type == {"lost": 1}
