@@ -53,7 +53,8 @@ def chaos_redis(tmp_path: Path, settings):
     "quits ('found an unhandled exception, quitting...') on the ConnectionError raised by RQ's "
     "set_state(IDLE) after its horse finished; BatchWorker.execute_job then never records the "
     "horse's outcome, reconcile fails the row over ('WorkerLost: worker ... died while running "
-    "the job') and the job runs twice in full ([double run] in the verdict). Runs with only "
+    "the job') and the job (or callback) runs twice in full ([double run], [callback ran twice], "
+    "or [outcome lost] when its batch had finished meanwhile). Runs with only "
     "kills can also leave a row queued until RQ's own cleanup (600 s; issue 11, item 1): "
     "[slow to settle] / not settled within 90 s.",
 )
