@@ -22,6 +22,7 @@ from bench.chaos_faults import KILLS, Fault
 from bench.chaos_workload import Planned
 
 OPEN = ("pending", "queued", "running")
+TWICE = {"callback": "callback ran twice", "compensation": "compensation ran twice"}
 
 
 @dataclass
@@ -183,7 +184,7 @@ class Judge:
             elif following is None:
                 what = "outcome lost"  # ran to completion, recorded otherwise, never re-run
             else:
-                what = "double run"
+                what = TWICE.get(row["kind"], "double run")
             v.add(
                 what,
                 f"{rid}: {run.describe(self.t0)} is not its recorded run "

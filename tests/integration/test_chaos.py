@@ -49,13 +49,14 @@ def chaos_redis(tmp_path: Path, settings):
 
 @pytest.mark.xfail(
     strict=False,
-    reason="issue 11, item 2 (observed on main 73fc426): during a Redis restart a BatchWorker "
-    "quits ('found an unhandled exception, quitting...') on the ConnectionError raised by RQ's "
-    "set_state(IDLE) after its horse finished; BatchWorker.execute_job then never records the "
-    "horse's outcome, reconcile fails the row over ('WorkerLost: worker ... died while running "
-    "the job') and the job runs twice in full ([double run] in the verdict). Runs with only "
-    "kills can also leave a row queued until RQ's own cleanup (600 s; issue 11, item 1): "
-    "[slow to settle] / not settled within 90 s.",
+    reason="issue 11: on main 73fc426 a BatchWorker quit on the ConnectionError of RQ's "
+    "set_state(IDLE) during a Redis restart, its horse's outcome was never recorded and jobs and "
+    "callbacks ran twice ([double run], [callback ran twice], [outcome lost]); with only kills a "
+    "row stayed queued until RQ's own cleanup (600 s, [slow to settle]). On main 4e303a4 the "
+    "bounded run was clean on PostgreSQL, but on SQLite still had a [double run]: reconcile failed "
+    "over a living BatchWorker's finished run ('WorkerLost: worker ... moved on without "
+    "recording an outcome') while its parent was still recording, after a Redis restart emptied "
+    "the worker key and RQ's own HSET re-created it without the batchqueue_parent_records flag.",
 )
 def test_a_bounded_chaos_run_loses_nothing_and_runs_nothing_twice(workers, chaos_redis, tmp_path):
     worker_env = {**FAST, "BATCHQUEUE_TEST_REDIS": chaos_redis.url}
