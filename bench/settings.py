@@ -31,5 +31,10 @@ else:
     }
 REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14")
 RQ_QUEUES = {"batchjob": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300}}
-BATCHQUEUE = {"JOB_MODULES": ["bench"]}
+BATCHQUEUE = {
+    "JOB_MODULES": ["bench"],
+    # Raw RQ's throughput is read from RQ's per-worker success counters, which a recycled
+    # PersistentBatchWorker horse takes with it: no recycling during a bench run.
+    "HORSE_MAX_JOBS": 1_000_000,
+}
 LOGGING = {"version": 1, "disable_existing_loggers": False}

@@ -47,17 +47,6 @@ def chaos_redis(tmp_path: Path, settings):
     reset_queue_cache()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 11: on main 73fc426 a BatchWorker quit on the ConnectionError of RQ's "
-    "set_state(IDLE) during a Redis restart, its horse's outcome was never recorded and jobs and "
-    "callbacks ran twice ([double run], [callback ran twice], [outcome lost]); with only kills a "
-    "row stayed queued until RQ's own cleanup (600 s, [slow to settle]). On main 4e303a4 the "
-    "bounded run was clean on PostgreSQL, but on SQLite still had a [double run]: reconcile failed "
-    "over a living BatchWorker's finished run ('WorkerLost: worker ... moved on without "
-    "recording an outcome') while its parent was still recording, after a Redis restart emptied "
-    "the worker key and RQ's own HSET re-created it without the batchqueue_parent_records flag.",
-)
 def test_a_bounded_chaos_run_loses_nothing_and_runs_nothing_twice(workers, chaos_redis, tmp_path):
     worker_env = {**FAST, "BATCHQUEUE_TEST_REDIS": chaos_redis.url}
 
