@@ -11,7 +11,7 @@ PG_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
 # use the Redis of BATCHQUEUE_TEST_REDIS and the PostgreSQL of PG_URL.
 TEST_SERVICES := REDIS_URL="$${BATCHQUEUE_TEST_REDIS:-$${REDIS_URL:-redis://127.0.0.1:6379/0}}" DATABASE_URL="$(PG_URL)" scripts/ensure-services.sh
 
-.PHONY: help venv demo test test-sqlite test-postgres test-django6 lint bench stress clean
+.PHONY: help venv demo test test-sqlite test-postgres test-django6 lint bench bench-celery stress clean
 
 help:
 	@echo "make demo          run the demo (map-reduce, chain, saga) on real workers"
@@ -19,6 +19,7 @@ help:
 	@echo "make test-django6  the suite again on Django 6 (needs $(PYTHON_DJANGO6))"
 	@echo "make lint          ruff check, ruff format --check, mypy and makemigrations --check"
 	@echo "make bench         benchmarks against raw RQ"
+	@echo "make bench-celery  ours against raw RQ and Celery, plots into docs/img/"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +65,13 @@ lint: venv
 bench: venv
 	REDIS_URL="$${BENCH_REDIS:-$${REDIS_URL:-redis://127.0.0.1:6379/0}}" scripts/ensure-services.sh redis postgres
 	$(PY) bench/run.py
+
+# Redis DB 9 (RQ and ours) and 10 (Celery) unless BENCH_REDIS / BENCH_CELERY_URL say otherwise.
+bench-celery: venv
+	$(PY) -m pip install -q -e ".[bench]"
+	REDIS_URL="$${BENCH_REDIS:-redis://127.0.0.1:6379/9}" scripts/ensure-services.sh redis postgres
+	$(PY) bench/compare.py $(BENCH_ARGS)
+	$(PY) bench/plot.py
 
 clean:
 	rm -rf $(VENV) .venv-django6 .local
