@@ -1,0 +1,102 @@
+"""PNG plots of bench/compare.py's results, for docs/performance.md.
+
+    python bench/plot.py                            # .local/compare.json -> docs/img/
+    python bench/plot.py --results docs/img/compare.json
+
+One plot per phase (batch with callback, chain, dispatch): a bar per system and database at the
+median, a line from the fastest to the slowest round. The results are copied beside the plots
+(``compare.json``) so the figures can be redrawn and checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.report import UNITS, median  # noqa: E402
+
+TITLES = {
+    "batch": "{jobs} no-op jobs + completion callback, {n_workers} workers",
+    "chain": "{steps}-step chain, 1 worker",
+    "dispatch": "dispatch of {dispatch_jobs} jobs (no worker running)",
+}
+COLOURS = {"ours": "#1f77b4", "raw": "#7f7f7f", "Celery": "#2ca02c"}
+
+
+def _colour(system: str, index: int) -> Any:
+    base = COLOURS[next(k for k in COLOURS if system.startswith(k))]
+    return matplotlib.colors.to_rgba(base, alpha=1.0 if index % 2 == 0 else 0.55)
+
+
+def _label(value: float) -> str:
+    return f"{value:.2f}" if value < 10 else f"{value:.0f}"
+
+
+def plot_phase(phase: str, meta: dict[str, Any], results: list[dict[str, Any]], out: Path) -> None:
+    dbs = [r for r in results if phase in r]
+    systems = list(dbs[0][phase])
+    fig, ax = plt.subplots(figsize=(9, 4.2), dpi=110)
+    width = 0.8 / len(systems)
+    for s, system in enumerate(systems):
+        xs = [d + (s - (len(systems) - 1) / 2) * width for d in range(len(dbs))]
+        runs = [r[phase][system] for r in dbs]
+        meds = [median(x) for x in runs]
+        low = [m - min(x) for m, x in zip(meds, runs, strict=True)]
+        high = [max(x) - m for m, x in zip(meds, runs, strict=True)]
+        bars = ax.bar(xs, meds, width * 0.92, label=system, color=_colour(system, s))
+        ax.errorbar(xs, meds, yerr=[low, high], fmt="none", ecolor="black", lw=0.8, capsize=2)
+        ax.bar_label(bars, fmt=_label, fontsize=7, padding=2)
+    ax.set_xticks(
+        range(len(dbs)), [{"sqlite": "SQLite", "postgres": "PostgreSQL"}[r["db"]] for r in dbs]
+    )
+    ax.set_ylabel(UNITS[phase] + " (lower is better)")
+    ax.set_title(TITLES[phase].format(**meta), fontsize=10)
+    ax.legend(fontsize=7, ncol=2, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.text(
+        0.99,
+        0.01,
+        f"{meta['date']}, {meta['cpus']} shared cores, median of {meta['repeat']} interleaved "
+        "rounds (line: fastest to slowest)",
+        ha="right",
+        fontsize=6,
+        color="#555555",
+    )
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", default=str(ROOT / ".local" / "compare.json"))
+    parser.add_argument("--out-dir", default=str(ROOT / "docs" / "img"))
+    args = parser.parse_args()
+    data = json.loads(Path(args.results).read_text())
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for phase in TITLES:
+        if any(phase in r for r in data["results"]):
+            path = out_dir / f"compare-{phase}.png"
+            plot_phase(phase, data["meta"], data["results"], path)
+            print(path)
+    kept = out_dir / "compare.json"
+    if Path(args.results).resolve() != kept.resolve():
+        shutil.copyfile(args.results, kept)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
