@@ -17,10 +17,12 @@ is the target's (at least 0.8). ``--sync`` makes these commits synchronous
 from __future__ import annotations
 
 import argparse
+import collections
 import multiprocessing as mp
 import os
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -86,8 +88,29 @@ def _complete(rows: list[str], via: str, sync: bool, barrier: Any, out: Any) -> 
     out.put((start, end, len(records)))
 
 
-def _round(groups: list[list[str]], via: str, sync: bool) -> float:
-    """Completions per second of len(groups) processes, one list of rows each."""
+def _sample_waits(stop: threading.Event, out: collections.Counter[str]) -> None:
+    """What our database's active backends wait on, every 20 ms (pg_stat_activity)."""
+    import psycopg
+    from django.db import connections
+
+    params = connections["default"].get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    query = (
+        "SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU'), count(*) "
+        "FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND state = 'active' GROUP BY 1"
+    )
+    with psycopg.connect(**params, autocommit=True) as conn:
+        while not stop.wait(0.02):
+            out["samples"] += 1
+            for event, n in conn.execute(query).fetchall():
+                out[event] += n
+
+
+def _round(groups: list[list[str]], via: str, sync: bool) -> tuple[float, dict[str, float]]:
+    """Completions per second of len(groups) processes, one list of rows each, and how many
+    backends waited on what, on average (``Lock:*`` is waiting for another's row lock)."""
     from django.db import connections
 
     connections.close_all()  # children open their own
@@ -96,14 +119,23 @@ def _round(groups: list[list[str]], via: str, sync: bool) -> float:
     procs = [ctx.Process(target=_complete, args=(rows, via, sync, barrier, out)) for rows in groups]
     for proc in procs:
         proc.start()
+    stop, waits = threading.Event(), collections.Counter[str]()
+    sampler = threading.Thread(target=_sample_waits, args=(stop, waits), daemon=True)
+    sampler.start()
     spans = [out.get(timeout=600) for _ in procs]
+    stop.set()
+    sampler.join()
     for proc in procs:
         proc.join()
     done = sum(n for _, _, n in spans)
     expected = sum(len(rows) for rows in groups)
     if done != expected:
         raise RuntimeError(f"{done} of {expected} rows were claimed")
-    return done / (max(e for _, e, _ in spans) - min(s for s, _, _ in spans))
+    samples = max(1, waits.pop("samples", 0))
+    return (
+        done / (max(e for _, e, _ in spans) - min(s for s, _, _ in spans)),
+        {event: n / samples for event, n in waits.items()},
+    )
 
 
 def main() -> int:
@@ -116,14 +148,20 @@ def main() -> int:
     args = parser.parse_args()
     _setup("postgres")
     p, k = args.processes, args.per_process
-    one, many = [], []
+    one: list[float] = []
+    many: list[float] = []
+    waits: dict[str, list[dict[str, float]]] = {"one": [], "many": []}
     for _ in range(args.repeat):  # alternate, so drift hits both alike
         with _tuning(args.sync):
             (rows,) = _make_batches(1, p * k)
-        one.append(_round([rows[i * k : (i + 1) * k] for i in range(p)], args.via, args.sync))
+        rate, wait = _round([rows[i * k : (i + 1) * k] for i in range(p)], args.via, args.sync)
+        one.append(rate)
+        waits["one"].append(wait)
         with _tuning(args.sync):
             groups = _make_batches(p, k)
-        many.append(_round(groups, args.via, args.sync))
+        rate, wait = _round(groups, args.via, args.sync)
+        many.append(rate)
+        waits["many"].append(wait)
         print(f"  round: one batch {one[-1]:.0f}/s, {p} batches {many[-1]:.0f}/s", flush=True)
     commits = "synchronous" if args.sync else "asynchronous"
     ratio = statistics.median(one) / statistics.median(many)
@@ -136,6 +174,11 @@ def main() -> int:
     verdict = "ok" if ratio >= 0.8 else "UNDER"
     runs = " ".join(f"{a / b:.2f}" for a, b in zip(one, many, strict=True))
     print(f"  one / many:     {ratio:8.2f} (target >= 0.8) {verdict}  runs {runs}")
+    print("  active backends by wait event (mean over 20 ms samples, all rounds):")
+    for label, rounds in waits.items():
+        mean = {e: sum(w.get(e, 0) for w in rounds) / len(rounds) for w in rounds for e in w}
+        text = ", ".join(f"{e} {n:.1f}" for e, n in sorted(mean.items(), key=lambda x: -x[1]))
+        print(f"    {'one batch' if label == 'one' else f'{p} batches'}: {text}")
     return 0
 
 

@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.report import UNITS, median  # noqa: E402
+from bench.report import RATIOS, UNITS, median, ratio  # noqa: E402
 
 TITLES = {
     "batch": "{jobs} no-op jobs + completion callback, {n_workers} workers",
@@ -79,6 +79,42 @@ def plot_phase(phase: str, meta: dict[str, Any], results: list[dict[str, Any]], 
     plt.close(fig)
 
 
+def plot_ratios(meta: dict[str, Any], results: list[dict[str, Any]], out: Path) -> None:
+    """Every ratio of bench/report.py, per database, with its target (a tick) where it has one."""
+    rows = [(phase, ours, other, target) for phase, ours, other, target in RATIOS]
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(rows) * len(results) + 1.2), dpi=110)
+    labels: list[tuple[float, str]] = []
+    seen: set[str] = set()
+    y = 0.0
+    for phase, ours, other, target in rows:
+        for res in results:
+            if phase not in res:
+                continue
+            value, runs = ratio(res[phase], ours, other)
+            colour = "#1f77b4" if res["db"] == "postgres" else "#ff7f0e"
+            legend = res["db"] not in seen
+            seen.add(res["db"])
+            ax.barh(y, value, 0.8, color=colour, label=res["db"] if legend else None)
+            ax.plot([min(runs), max(runs)], [y, y], color="black", lw=0.8)
+            ax.text(value, y, f" {value:.2f}", va="center", fontsize=7)
+            if target is not None:
+                ax.plot([target, target], [y - 0.4, y + 0.4], color="red", lw=1.5)
+            labels.append((y, f"{phase}: {ours} / {other} ({res['db']})"))
+            y += 1
+        y += 0.5
+    ax.set_yticks([t for t, _ in labels], [text for _, text in labels], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    ax.axvline(1.0, color="#999999", lw=0.8)
+    ax.set_xlabel("ours / other (log scale; below 1 = ours faster; red tick = issue's target)")
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.set_title(f"ratios, median of {meta['repeat']} interleaved rounds", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default=str(ROOT / ".local" / "compare.json"))
@@ -92,6 +128,8 @@ def main() -> int:
             path = out_dir / f"compare-{phase}.png"
             plot_phase(phase, data["meta"], data["results"], path)
             print(path)
+    plot_ratios(data["meta"], data["results"], out_dir / "compare-ratios.png")
+    print(out_dir / "compare-ratios.png")
     kept = out_dir / "compare.json"
     if Path(args.results).resolve() != kept.resolve():
         shutil.copyfile(args.results, kept)
