@@ -33,20 +33,26 @@ os.environ.setdefault("BENCH_PG_NAME", "batchqueue_bench16_prof")
 #: (bucket, where, substrings): the first rule with a substring in the stack ("any") or in its
 #: innermost frame ("leaf") wins, so the most specific come first.
 RULES: list[tuple[str, str, tuple[str, ...]]] = [
-    ("ours: claim before the run", "any", ("claim_for_horse", "claim (django_batchqueue")),
-    ("ours: record after the run", "any", ("_record_outcome", "record (django_batchqueue")),
-    ("ours: reconcile, heartbeat thread", "any", ("reconcile_now", "beat (django_batchqueue")),
-    ("ours: other (runner, handoff)", "any", ("django_batchqueue/",)),
-    ("logging", "any", ("logging/__init__.py",)),
+    ("ours: claim: claim_and_load", "any", ("claim_and_load",)),
+    ("ours: claim: other", "any", ("claim_for_horse", "claim (django_batchqueue")),
+    ("ours: record: complete_and_count", "any", ("complete_and_count",)),
+    ("ours: record: window top-up (flow.release)", "any", ("release_waiting", "flow.py")),
+    ("ours: record: enqueue, settle, other", "any", ("_record_outcome", "record (django_bat")),
+    ("ours: reconcile", "any", ("reconcile_now",)),
     ("fork (os.fork in the parent)", "leaf", ("fork_work_horse (",)),
     ("waiting for the horse (wait4)", "any", ("wait_for_horse (",)),
     ("waiting for a job (dequeue)", "any", ("dequeue_job_and_maintain_ttl",)),
+    ("logging", "any", ("logging/__init__.py",)),
+    ("ours: runner, handoff (the run)", "any", ("django_batchqueue/execution",)),
     ("RQ: Redis round trips", "any", ("redis/",)),
+    ("Django / psycopg, other", "any", ("django/db", "psycopg/")),
     ("RQ / Python other", "any", ("",)),
 ]
 
 
 def bucket(frames: list[str]) -> str:
+    if not frames:
+        return "(no Python frame: starting or exiting)"
     stack = ";".join(frames)
     for name, where, needles in RULES:
         text = frames[-1] if where == "leaf" else stack
@@ -56,7 +62,8 @@ def bucket(frames: list[str]) -> str:
 
 
 def split(path: Path) -> dict[str, collections.Counter[str]]:
-    """Samples per bucket, for the worker ("parent") and its forked "horse" processes.
+    """Samples per bucket, for the worker's main thread ("parent"), its forked "horse"
+    processes, and its other threads (RQ's pubsub listener, our heartbeat: idle, apart).
 
     py-spy's raw format is one ``frame;frame;... count`` line per distinct stack, its first
     frames naming the processes (``process PID:"cmdline"``); a horse has one more of them.
@@ -71,18 +78,24 @@ def split(path: Path) -> dict[str, collections.Counter[str]]:
     top = min(depth for depth, _, _ in rows)
     out: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     for depth, frames, count in rows:
-        out["parent" if depth == top else "horse"][bucket(frames)] += count
+        if frames and "_bootstrap (threading.py" in frames[0]:
+            kind = "other threads (not in ms/job)"
+        else:
+            kind = "parent" if depth == top else "horse"
+        out[kind][bucket(frames)] += count
     return out
 
 
 def print_split(parts: dict[str, collections.Counter[str]], rate: int, jobs: int | None) -> None:
-    total = sum(sum(c.values()) for c in parts.values())
-    for kind, counter in sorted(parts.items(), reverse=True):
+    for kind in ("parent", "horse", "other threads (not in ms/job)"):
+        counter = parts.get(kind)
+        if not counter:
+            continue
         n = sum(counter.values())
-        print(f"\n{kind}: {n / rate:.1f} s sampled ({100 * n / total:.0f}% of all samples)")
+        print(f"\n{kind}: {n / rate:.1f} s of wall-clock samples")
         for name, samples in counter.most_common():
             per_job = f"{1000 * samples / rate / jobs:7.2f} ms/job" if jobs else ""
-            print(f"  {name:<40} {100 * samples / n:5.1f}%  {per_job}")
+            print(f"  {name:<44} {100 * samples / n:5.1f}%  {per_job}")
 
 
 def record(args: argparse.Namespace) -> tuple[Path, int]:
