@@ -69,7 +69,8 @@ def measure(size: int, worker: str, n_workers: int, max_seconds: float) -> dict[
             ]
         out["finished"] = bool(redis.exists(key))
         out["run_s"] = time.perf_counter() - start
-        out["completed_jobs"] = BatchManager().get_progress(batch_id)["completed_jobs"]
+        progress = BatchManager().get_progress(batch_id) or {}
+        out["completed_jobs"] = progress.get("completed_jobs")
         out["worker_max"] = worker_max
         out["worker_hwm"] = [status_mb(pid, "VmHWM") for pid in pids]
         out["dispatcher_end"] = status_mb("self", "VmHWM")

@@ -22,6 +22,11 @@ RATIOS: list[tuple[str, str, str, float | None]] = [
     ("dispatch", "ours", "Celery chord", None),
 ]
 UNITS = {"batch": "s", "chain": "ms/step", "dispatch": "s"}
+#: The systems each phase's ratios need.
+RATIOS_SYSTEMS = {
+    phase: sorted({name for p, ours, other, _ in RATIOS if p == phase for name in (ours, other)})
+    for phase in UNITS
+}
 
 
 def median(runs: list[float]) -> float:

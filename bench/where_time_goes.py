@@ -77,12 +77,12 @@ def split(path: Path) -> dict[str, collections.Counter[str]]:
             rows.append((depth, [f for f in frames if not f.startswith("process ")], int(count)))
     top = min(depth for depth, _, _ in rows)
     out: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
-    for depth, frames, count in rows:
-        if frames and "_bootstrap (threading.py" in frames[0]:
+    for level, stack_frames, samples in rows:
+        if stack_frames and "_bootstrap (threading.py" in stack_frames[0]:
             kind = "other threads (not in ms/job)"
         else:
-            kind = "parent" if depth == top else "horse"
-        out[kind][bucket(frames)] += count
+            kind = "parent" if level == top else "horse"
+        out[kind][bucket(stack_frames)] += samples
     return out
 
 
