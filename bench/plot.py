@@ -88,7 +88,7 @@ def plot_ratios(meta: dict[str, Any], results: list[dict[str, Any]], out: Path) 
     y = 0.0
     for phase, ours, other, target in rows:
         for res in results:
-            if phase not in res:
+            if phase not in res or not {ours, other} <= set(res[phase]):
                 continue
             value, runs = ratio(res[phase], ours, other)
             colour = "#1f77b4" if res["db"] == "postgres" else "#ff7f0e"

@@ -12,6 +12,7 @@ RATIOS: list[tuple[str, str, str, float | None]] = [
     ("batch", "ours BatchWorker", "Celery group", None),
     ("batch", "ours BatchWorker", "raw rq.Worker", 1.10),
     ("batch", "ours SimpleBatchWorker", "raw rq.SimpleWorker", 1.10),
+    ("batch", "ours SimpleBatchWorker, no window", "raw rq.SimpleWorker", 1.10),
     ("chain", "ours BatchWorker", "Celery chain", 1.0),
     ("chain", "ours SimpleBatchWorker", "Celery chain", 1.0),
     ("chain", "ours BatchWorker", "raw rq.Worker", 1.10),
@@ -46,26 +47,26 @@ def render(meta: dict[str, Any], results: list[dict[str, Any]]) -> str:
         f"batch: {meta['jobs']} no-op jobs + callback, {meta['n_workers']} workers; chain: "
         f"{meta['steps']} steps, 1 worker; dispatch: {meta['dispatch_jobs']} jobs, no worker",
         "",
-        f"{'db':<9} {'phase':<9} {'system':<24} {'median':>9} {'unit':<8} runs",
+        f"{'db':<9} {'phase':<9} {'system':<34} {'median':>9} {'unit':<8} runs",
     ]
     for res in results:
         for phase in ("batch", "chain", "dispatch"):
             for name, runs in res.get(phase, {}).items():
                 spread = " ".join(f"{x:.2f}" for x in runs)
                 lines.append(
-                    f"{res['db']:<9} {phase:<9} {name:<24} {median(runs):9.2f} "
+                    f"{res['db']:<9} {phase:<9} {name:<34} {median(runs):9.2f} "
                     f"{UNITS[phase]:<8} {spread}"
                 )
-    lines += ["", f"{'db':<9} {'phase':<9} {'ratio':<47} {'median':>6}  target       runs"]
+    lines += ["", f"{'db':<9} {'phase':<9} {'ratio':<58} {'median':>6}  target       runs"]
     for res in results:
         for phase, ours, other, target in RATIOS:
-            if phase not in res:
-                continue
+            if phase not in res or not {ours, other} <= set(res[phase]):
+                continue  # not measured (in this run)
             value, runs = ratio(res[phase], ours, other)
             verdict = "" if target is None else ("ok" if value <= target else "OVER")
             goal = "" if target is None else f"<= {target:<4}"
             lines.append(
-                f"{res['db']:<9} {phase:<9} {ours + ' / ' + other:<47} {value:6.2f}  "
+                f"{res['db']:<9} {phase:<9} {ours + ' / ' + other:<58} {value:6.2f}  "
                 f"{goal:<8} {verdict:<4} " + " ".join(f"{x:.2f}" for x in runs)
             )
     return "\n".join(lines)

@@ -36,17 +36,23 @@ def wait_key(redis: Any, key: str, timeout: float = 1800) -> float:
 # ----------------------------------------------------------------------------- ours
 
 
-def ours_batch(n: int, worker: str) -> float:
+def ours_batch(n: int, worker: str, window: bool = True) -> float:
+    """With the default release window, or with ``RELEASE_WINDOW: None`` (all enqueued)."""
+    from django.conf import settings
+    from django.test import override_settings
+
     from django_batchqueue import BatchManager
 
-    start = time.time()
-    batch_id = (
-        BatchManager()
-        .batch([{"class": "bench.jobs.NoopJob", "args": {"i": i}} for i in range(n)])
-        .on_complete("bench.jobs.MarkDone")
-        .queue_config(OUR_QUEUES[worker])
-        .dispatch()
-    )
+    tuning = {} if window else {"RELEASE_WINDOW": None}
+    with override_settings(BATCHQUEUE={**settings.BATCHQUEUE, **tuning}):
+        start = time.time()
+        batch_id = (
+            BatchManager()
+            .batch([{"class": "bench.jobs.NoopJob", "args": {"i": i}} for i in range(n)])
+            .on_complete("bench.jobs.MarkDone")
+            .queue_config(OUR_QUEUES[worker])
+            .dispatch()
+        )
     return wait_key(_rq_redis(), f"bench:done:{batch_id}") - start
 
 
@@ -216,6 +222,10 @@ def purge_celery() -> None:
 THROUGHPUT: dict[str, tuple[str, Callable[[int], float]]] = {
     "ours BatchWorker": ("ours-fork", lambda n: ours_batch(n, "BatchWorker")),
     "ours SimpleBatchWorker": ("ours-simple", lambda n: ours_batch(n, "SimpleBatchWorker")),
+    "ours SimpleBatchWorker, no window": (
+        "ours-simple",
+        lambda n: ours_batch(n, "SimpleBatchWorker", window=False),
+    ),
     "raw rq.Worker": ("raw-fork", lambda n: raw_batch(n, "rq.Worker")),
     "raw rq.SimpleWorker": ("raw-simple", lambda n: raw_batch(n, "rq.SimpleWorker")),
     "Celery chord": ("celery", celery_chord),
