@@ -11,23 +11,30 @@ PG_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
 # use the Redis of BATCHQUEUE_TEST_REDIS and the PostgreSQL of PG_URL.
 TEST_SERVICES := REDIS_URL="$${BATCHQUEUE_TEST_REDIS:-$${REDIS_URL:-redis://127.0.0.1:6379/0}}" DATABASE_URL="$(PG_URL)" scripts/ensure-services.sh
 
-.PHONY: help venv demo test test-sqlite test-postgres test-django6 lint bench bench-celery stress clean
+.PHONY: help venv demo test test-sqlite test-postgres test-django6 lint docs bench bench-celery stress clean
 
 help:
 	@echo "make demo          run the demo (map-reduce, chain, saga) on real workers"
 	@echo "make test          run the test suite on SQLite and on PostgreSQL"
 	@echo "make test-django6  the suite again on Django 6 (needs $(PYTHON_DJANGO6))"
 	@echo "make lint          ruff check, ruff format --check, mypy and makemigrations --check"
+	@echo "make docs          build the documentation site strictly (warnings are errors) into site/"
 	@echo "make bench         benchmarks against raw RQ"
 	@echo "make bench-celery  ours against raw RQ and Celery, plots into docs/img/"
 
+# The package with its REST API extra, and the PEP 735 `dev` dependency group (pip >= 25.1).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --upgrade "pip>=25.1"
+	$(PY) -m pip install -q -e ".[api]" --group dev
 	touch $@
 
 venv: $(VENV)/.installed
+
+# The docs site's tools: the PEP 735 `docs` group, in a step of its own.
+$(VENV)/.docs-installed: pyproject.toml $(VENV)/.installed
+	$(PY) -m pip install -q --group docs
+	touch $@
 
 demo: venv
 	@scripts/ensure-services.sh redis || echo "demo: no Redis could be started; the demo will use its embedded substitute"
@@ -62,16 +69,19 @@ lint: venv
 	$(VENV)/bin/mypy
 	DJANGO_SETTINGS_MODULE=tests.settings $(PY) -m django makemigrations --check --dry-run
 
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 bench: venv
 	REDIS_URL="$${BENCH_REDIS:-$${REDIS_URL:-redis://127.0.0.1:6379/0}}" scripts/ensure-services.sh redis postgres
 	$(PY) bench/run.py
 
 # Redis DB 9 (RQ and ours) and 10 (Celery) unless BENCH_REDIS / BENCH_CELERY_URL say otherwise.
 bench-celery: venv
-	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) -m pip install -q -e ".[api,bench]"
 	REDIS_URL="$${BENCH_REDIS:-redis://127.0.0.1:6379/9}" scripts/ensure-services.sh redis postgres
 	$(PY) bench/compare.py $(BENCH_ARGS)
 	$(PY) bench/plot.py
 
 clean:
-	rm -rf $(VENV) .venv-django6 .local
+	rm -rf $(VENV) .venv-django6 .local site

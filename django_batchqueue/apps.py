@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class BatchQueueConfig(AppConfig):
     name = "django_batchqueue"
-    verbose_name = "Batch queue"
+    verbose_name = _("Batch queue")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

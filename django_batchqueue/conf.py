@@ -22,13 +22,15 @@ DEFAULTS: dict[str, Any] = {
     # Rows kept in Redis after an RQ job fails (the database keeps the real record).
     "RQ_FAILURE_TTL": 24 * 3600,
     # Reconciliation: how old a queued/running row or a quiet batch must be before it is
-    # judged, and how many rows one pass looks at.
+    # judged, and how many rows one step of a pass looks at (a pass looks at every quiet row).
     "RECONCILE_GRACE": 30,
     "RECONCILE_LIMIT": 2000,
     # BatchWorker: seconds between the reconcile passes it runs (one worker at a time), and the
     # lifetime of its heartbeat key (a killed worker is noticed once it expires).
     "RECONCILE_INTERVAL": 15,
     "WORKER_HEARTBEAT_TTL": 15,
+    # PersistentBatchWorker: jobs one work horse runs before a fresh one takes over.
+    "HORSE_MAX_JOBS": 1000,
     # PostgreSQL: a run's claim and a parallel job's completion commit without waiting for the
     # WAL flush. A server crash can then undo the last moments of those; the jobs concerned are
     # re-run (at least once, as after any crash). Settling, callbacks, chain steps and

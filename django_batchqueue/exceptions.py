@@ -63,3 +63,13 @@ class MalformedPayload(BatchQueueError):
 
 class JobTimeout(BatchQueueError):
     """The job ran longer than its timeout."""
+
+
+class JobTimeoutIgnored(BaseException):
+    """Raised in a job that went on ``TIMEOUT_GRACE`` seconds past its :class:`JobTimeout`
+    (it caught it). A ``BaseException``, so ``except Exception`` cannot swallow it too."""
+
+
+class TransactionLeftOpen(BatchQueueError):
+    """The job returned with a database transaction still open; its uncommitted writes were
+    rolled back, and the attempt failed (it is retried by the job's policy)."""

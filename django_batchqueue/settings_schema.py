@@ -37,6 +37,7 @@ KEY_IDS: dict[str, str] = {
     "API_PERMISSION_CLASSES": "django_batchqueue.E013",
     "API_USERS_SEE_OWN_BATCHES": "django_batchqueue.E014",
     "RELEASE_WINDOW": "django_batchqueue.E016",
+    "HORSE_MAX_JOBS": "django_batchqueue.E017",
 }
 NOT_A_DICT_ID = "django_batchqueue.E015"
 UNKNOWN_KEY_ID = "django_batchqueue.W001"
@@ -213,7 +214,11 @@ def _max_payload_bytes(key: str, value: Any, rq_queues: Collection[str]) -> Mess
 
 
 def _reconcile_limit(key: str, value: Any, rq_queues: Collection[str]) -> Messages:
-    return _positive_int(key, value, "rows looked at per pass", conf.DEFAULTS[key])
+    return _positive_int(key, value, "rows looked at per step", conf.DEFAULTS[key])
+
+
+def _horse_max_jobs(key: str, value: Any, rq_queues: Collection[str]) -> Messages:
+    return _positive_int(key, value, "jobs per work horse", conf.DEFAULTS[key])
 
 
 def _rq_failure_ttl(key: str, value: Any, rq_queues: Collection[str]) -> Messages:
@@ -346,4 +351,5 @@ VALIDATORS: dict[str, Validator] = {
     "API_PERMISSION_CLASSES": _api_permission_classes,
     "API_USERS_SEE_OWN_BATCHES": _boolean,
     "RELEASE_WINDOW": _release_window,
+    "HORSE_MAX_JOBS": _horse_max_jobs,
 }

@@ -3,36 +3,45 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class BatchType(models.TextChoices):
-    PARALLEL = "parallel", "Parallel"
-    SEQUENTIAL = "sequential", "Chain"
+    """``batch(...)`` makes a parallel batch, ``chain(...)`` a chain: stored as ``sequential``,
+    shown as "Chain", and ``BatchType("chain")`` is ``BatchType.SEQUENTIAL`` (the admin's and the
+    API's filters accept ``chain`` too)."""
+
+    PARALLEL = "parallel", _("Parallel")
+    SEQUENTIAL = "sequential", _("Chain")
+
+    @classmethod
+    def _missing_(cls, value: object) -> BatchType | None:
+        return cls.SEQUENTIAL if value == "chain" else None
 
 
 class BatchStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    RUNNING = "running", "Running"
-    COMPLETED = "completed", "Completed"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Running")
+    COMPLETED = "completed", _("Completed")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class JobStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    COMPLETED = "completed", "Completed"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+    PENDING = "pending", _("Pending")
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    COMPLETED = "completed", _("Completed")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class JobKind(models.TextChoices):
-    JOB = "job", "Job"
+    JOB = "job", _("Job")
     #: A nested batch, one member of its parent (its status follows the child batch).
-    BATCH = "batch", "Nested batch"
-    COMPENSATION = "compensation", "Compensation"
-    CALLBACK = "callback", "Callback"
+    BATCH = "batch", _("Nested batch")
+    COMPENSATION = "compensation", _("Compensation")
+    CALLBACK = "callback", _("Callback")
 
 
 class CallbackEvent(models.TextChoices):
@@ -43,9 +52,9 @@ class CallbackEvent(models.TextChoices):
 
 
 class CompensationStatus(models.TextChoices):
-    RUNNING = "running", "Running"
-    COMPLETED = "completed", "Completed"
-    FAILED = "failed", "Failed"
+    RUNNING = "running", _("Running")
+    COMPLETED = "completed", _("Completed")
+    FAILED = "failed", _("Failed")
 
 
 #: A batch in one of these may still gain jobs, run jobs and be cancelled.

@@ -82,7 +82,9 @@ class PrivateRedis:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def start(self, appendonly: bool = False) -> None:
+        """Start (or restart) the server; with ``appendonly`` it keeps an AOF (fsync on every
+        write) and a restart reloads it, else it starts empty."""
         self.proc = subprocess.Popen(
             [
                 "redis-server",
@@ -93,7 +95,9 @@ class PrivateRedis:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if appendonly else "no",
+                "--appendfsync",
+                "always",
                 "--dir",
                 str(self.dir),
             ],

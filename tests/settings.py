@@ -130,6 +130,8 @@ BATCHQUEUE = {
     "WORKER_HEARTBEAT_TTL": int(os.environ.get("BATCHQUEUE_TEST_HEARTBEAT_TTL", "15")),
     "RECONCILE_INTERVAL": int(os.environ.get("BATCHQUEUE_TEST_RECONCILE_INTERVAL", "15")),
     "RECONCILE_GRACE": int(os.environ.get("BATCHQUEUE_TEST_RECONCILE_GRACE", "30")),
+    "TIMEOUT_GRACE": int(os.environ.get("BATCHQUEUE_TEST_TIMEOUT_GRACE", "30")),
+    "HORSE_MAX_JOBS": int(os.environ.get("BATCHQUEUE_TEST_HORSE_MAX_JOBS", "1000")),
 }
 LOGGING = {
     "version": 1,

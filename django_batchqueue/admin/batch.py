@@ -14,6 +14,8 @@ from django.contrib.auth import get_permission_codename
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from ..execution import control
 from ..models import Batch
@@ -21,7 +23,7 @@ from ..states import BatchStatus
 from ..storage import get_storage
 from . import actions, display
 from .detail import batch_page_context
-from .filters import CompensationFilter, LevelFilter
+from .filters import BatchTypeFilter, CompensationFilter, LevelFilter
 from .views import control_view, progress_view
 
 #: How often the pages poll for progress, in milliseconds.
@@ -52,7 +54,14 @@ class BatchAdmin(admin.ModelAdmin):
         "duration",
     )
     list_display_links = ("label",)
-    list_filter = (LevelFilter, "status", "type", CompensationFilter, "queue", "created_at")
+    list_filter = (
+        LevelFilter,
+        "status",
+        BatchTypeFilter,
+        CompensationFilter,
+        "queue",
+        "created_at",
+    )
     search_fields = ("id", "name")
     date_hierarchy = "created_at"
     list_per_page = 50
@@ -83,8 +92,8 @@ class BatchAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Context", {"fields": ("context_json",)}),
-        ("Options and callbacks", {"fields": ("options_json", "callbacks_json")}),
+        (_("Context"), {"fields": ("context_json",)}),
+        (_("Options and callbacks"), {"fields": ("options_json", "callbacks_json")}),
     )
     readonly_fields = (
         "parent_link",
@@ -118,7 +127,7 @@ class BatchAdmin(admin.ModelAdmin):
 
     # -- columns ----------------------------------------------------------------------------
 
-    @admin.display(description="Batch", ordering="name")
+    @admin.display(description=_("Batch"), ordering="name")
     def label(self, batch: Batch) -> str:
         if batch.name:
             return format_html(
@@ -128,17 +137,17 @@ class BatchAdmin(admin.ModelAdmin):
             )
         return format_html('<code class="bq-id">{}</code>', batch.pk)
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, batch: Batch) -> str:
         return display.badge(batch.status, batch=batch)
 
-    @admin.display(description="Progress")
+    @admin.display(description=_("Progress"))
     def progress(self, batch: Batch) -> str:
         # A tree's bar shows its leaf jobs (two more reads for a batch with nested batches).
         leaf = get_storage().leaf_counts(batch) if batch.has_children else None
         return display.progress_bar(batch, leaf)
 
-    @admin.display(description="Part of")
+    @admin.display(description=_("Part of"))
     def parent_link(self, batch: Batch) -> str:
         if batch.parent_id is None:
             return "—"
@@ -152,24 +161,26 @@ class BatchAdmin(admin.ModelAdmin):
                 f"{self.admin_site.name}:django_batchqueue_batch_change", args=[batch.root_id]
             )
             root = format_html(
-                ' &nbsp;<span class="bq-muted">in tree <a href="{}">{}</a></span>',
+                gettext(' &nbsp;<span class="bq-muted">in tree <a href="{}">{}</a></span>'),
                 root_url,
                 str(batch.root_id)[:8],
             )
         return format_html('<a href="{}">{}</a>{}', url, parent or batch.parent_id, root)
 
-    @admin.display(description="Done / failed / total")
+    @admin.display(description=_("Done / failed / total"))
     def jobs_done(self, batch: Batch) -> str:
         return display.counts(batch)
 
-    @admin.display(description="Jobs")
+    @admin.display(description=_("Jobs"))
     def job_counts(self, batch: Batch) -> str:
         return format_html(
-            "{} &nbsp;<span class='bq-muted' data-bq-batch='{}' data-bq-field='more-counts'>"
-            "(completed / failed / total; <span class='bq-n-cancelled'>{}</span> cancelled, "
-            "<span class='bq-n-pending'>{}</span> not finished: "
-            "<span class='bq-n-active'>{}</span> queued or running, "
-            "<span class='bq-n-waiting'>{}</span> waiting for their turn)</span>{}",
+            gettext(
+                "{} &nbsp;<span class='bq-muted' data-bq-batch='{}' data-bq-field='more-counts'>"
+                "(completed / failed / total; <span class='bq-n-cancelled'>{}</span> cancelled, "
+                "<span class='bq-n-pending'>{}</span> not finished: "
+                "<span class='bq-n-active'>{}</span> queued or running, "
+                "<span class='bq-n-waiting'>{}</span> waiting for their turn)</span>{}"
+            ),
             display.counts(batch),
             batch.pk,
             batch.cancelled_jobs,
@@ -177,33 +188,34 @@ class BatchAdmin(admin.ModelAdmin):
             batch.active_jobs,
             batch.waiting_jobs,
             format_html(
-                " &nbsp;<span class='bq-muted'>at most {} at once</span>", batch.max_concurrency
+                gettext(" &nbsp;<span class='bq-muted'>at most {} at once</span>"),
+                batch.max_concurrency,
             )
             if batch.max_concurrency
             else "",
         )
 
-    @admin.display(description="Compensation", ordering="compensation_status")
+    @admin.display(description=_("Compensation"), ordering="compensation_status")
     def compensation(self, batch: Batch) -> str:
         return display.badge(batch.compensation_status, batch=batch, field="compensation")
 
-    @admin.display(description="Created", ordering="created_at")
+    @admin.display(description=_("Created"), ordering="created_at")
     def created(self, batch: Batch) -> str:
         return display.admin_datetime(batch.created_at)
 
-    @admin.display(description="Duration")
+    @admin.display(description=_("Duration"))
     def duration(self, batch: Batch) -> str:
         return display.human_duration(batch.duration)
 
-    @admin.display(description="Context")
+    @admin.display(description=_("Context"))
     def context_json(self, batch: Batch) -> str:
         return display.pretty_json(batch.context)
 
-    @admin.display(description="Options")
+    @admin.display(description=_("Options"))
     def options_json(self, batch: Batch) -> str:
         return display.pretty_json(batch.options)
 
-    @admin.display(description="Callbacks")
+    @admin.display(description=_("Callbacks"))
     def callbacks_json(self, batch: Batch) -> str:
         return display.pretty_json(batch.callbacks)
 
@@ -265,8 +277,8 @@ class BatchAdmin(admin.ModelAdmin):
         if control.can_retry(batch):
             names.append("retry_failed")
         confirm = {
-            "cancel": "Cancel this batch? Jobs not yet started will never run.",
-            "cancel_and_compensate": "Cancel this batch and undo its completed jobs?",
+            "cancel": _("Cancel this batch? Jobs not yet started will never run."),
+            "cancel_and_compensate": _("Cancel this batch and undo its completed jobs?"),
         }
         return [
             {

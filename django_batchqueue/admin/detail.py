@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from ..states import MEMBER_KINDS, BatchType, JobKind
 from ..storage import get_storage
@@ -110,7 +111,7 @@ def batch_page_context(batch: Any, admin_site_name: str) -> dict[str, Any]:
                 url=child_urls[child.member_id],
                 position=position,
                 label=child.name or str(child.pk),
-                type_display=BatchType(child.type).label,
+                type_display=str(BatchType(child.type).label),
                 status_badge=badge(child.status, batch=child),
                 progress_bar=progress_bar(child),
                 counts=counts(child),
@@ -137,9 +138,11 @@ def _rows(
             url=child_urls.get(job.pk)
             or reverse(f"{admin_site_name}:django_batchqueue_batchjob_change", args=[job.pk]),
             kind=job.kind,
-            kind_display=JobKind(job.kind).label,
+            kind_display=str(JobKind(job.kind).label),
             position=job.position,
-            class_name="nested batch" if job.kind == JobKind.BATCH else short_path(job.job_path),
+            class_name=gettext("nested batch")
+            if job.kind == JobKind.BATCH
+            else short_path(job.job_path),
             job_path=job.job_path,
             event=job.event,
             status_badge=badge(job.status),

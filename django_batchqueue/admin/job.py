@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from ..models import BatchJob
 from . import display
@@ -60,7 +61,7 @@ class BatchJobAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Data", {"fields": ("args_json", "meta_json", "result_json")}),
+        (_("Data"), {"fields": ("args_json", "meta_json", "result_json")}),
     )
     readonly_fields = (
         "batch_link",
@@ -95,7 +96,7 @@ class BatchJobAdmin(admin.ModelAdmin):
             queryset = queryset.defer("traceback", "args", "meta", "result")
         return queryset
 
-    @admin.display(description="Job", ordering="job_path")
+    @admin.display(description=_("Job"), ordering="job_path")
     def job(self, job: BatchJob) -> str:
         return format_html(
             '<span title="{}">{}</span><br><code class="bq-id">{}</code>',
@@ -104,35 +105,35 @@ class BatchJobAdmin(admin.ModelAdmin):
             str(job.pk)[:8],
         )
 
-    @admin.display(description="Batch", ordering="batch__created_at")
+    @admin.display(description=_("Batch"), ordering="batch__created_at")
     def batch_link(self, job: BatchJob) -> str:
         url = reverse(f"{self.admin_site.name}:django_batchqueue_batch_change", args=[job.batch_id])
         return format_html('<a href="{}">{}</a>', url, job.batch)
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, job: BatchJob) -> str:
         return display.badge(job.status)
 
-    @admin.display(description="Last error")
+    @admin.display(description=_("Last error"))
     def error_preview(self, job: BatchJob) -> str:
         return format_html('<span title="{}">{}</span>', job.error, display.preview(job.error))
 
-    @admin.display(description="Duration")
+    @admin.display(description=_("Duration"))
     def duration(self, job: BatchJob) -> str:
         return display.human_duration(job.duration)
 
-    @admin.display(description="Traceback")
+    @admin.display(description=_("Traceback"))
     def traceback_text(self, job: BatchJob) -> str:
         return format_html('<pre class="bq-json">{}</pre>', job.traceback) if job.traceback else ""
 
-    @admin.display(description="Args")
+    @admin.display(description=_("Args"))
     def args_json(self, job: BatchJob) -> str:
         return display.pretty_json(job.args)
 
-    @admin.display(description="Framework data (meta)")
+    @admin.display(description=_("Framework data (meta)"))
     def meta_json(self, job: BatchJob) -> str:
         return display.pretty_json(job.meta)
 
-    @admin.display(description="Result")
+    @admin.display(description=_("Result"))
     def result_json(self, job: BatchJob) -> str:
         return display.pretty_json(job.result)

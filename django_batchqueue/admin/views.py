@@ -80,7 +80,7 @@ def control_view(model_admin: BatchAdmin) -> Callable[..., HttpResponse]:
         if batch is None:
             raise Http404("no such batch")
         function, _label = CONTROL_ACTIONS[action]
-        run_action(request, [batch], function)
+        run_action(request, [batch], function, model_admin)
         return HttpResponseRedirect(
             reverse(
                 f"{model_admin.admin_site.name}:django_batchqueue_batch_change",

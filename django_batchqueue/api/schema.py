@@ -16,15 +16,23 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from drf_spectacular.views import SpectacularAPIView
 
-from . import filters, serializers
+from . import serializers
 from .permissions import BatchAPIAccess
 
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
     described = {
         400: OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid parameters: field errors."),
-        401: OpenApiResponse(serializers.ErrorSerializer, description="Not authenticated."),
-        403: OpenApiResponse(serializers.ErrorSerializer, description="Not allowed."),
+        401: OpenApiResponse(
+            serializers.ErrorSerializer,
+            description="Not authenticated, when the project's first authentication class "
+            "sends a challenge (HTTP Basic, token); with DRF's default (session first) a 403.",
+        ),
+        403: OpenApiResponse(
+            serializers.ErrorSerializer,
+            description="Not allowed; with DRF's default authentication also not "
+            "authenticated or bad credentials.",
+        ),
         404: OpenApiResponse(
             serializers.ErrorSerializer, description="No such batch (or page), or not yours."
         ),
@@ -48,11 +56,13 @@ OPERATIONS: dict[str, Operation] = {
     "list": Operation(
         "List batches, newest first",
         {200: serializers.BatchListSerializer(many=True), **_errors(400, 404)},
-        parameters=[filters.BatchFilterSerializer],
+        description="Filter with the query parameters; a blank value is no filter. Staff see "
+        "every batch; in own-batches mode other users see the batches they dispatched.",
     ),
     "retrieve": Operation(
         "One batch, with its progress",
         {200: serializers.BatchDetailSerializer, **_errors(404)},
+        description="Its settings, context, error and the progress block of `progress/`.",
     ),
     "progress": Operation(
         "Progress of one batch (poll this for a progress bar)",
@@ -63,11 +73,12 @@ OPERATIONS: dict[str, Operation] = {
     "jobs": Operation(
         "Jobs, callbacks and compensations of one batch, by position",
         {200: serializers.BatchJobSerializer(many=True), **_errors(400, 404)},
-        parameters=[filters.JobFilterSerializer],
+        description="Filter with `status` and `kind`; a blank value is no filter.",
     ),
     "results": Operation(
         "Results of the completed jobs, in position order",
         {200: serializers.JobResultSerializer(many=True), **_errors(404)},
+        description="`{job_id, position, result}` of each completed job.",
     ),
     "cancel": Operation(
         "Cancel a pending or running batch",
@@ -97,12 +108,19 @@ class BatchQueueAutoSchema(AutoSchema):
         return op.summary if op else super().get_summary()
 
     def get_description(self) -> str:  # type: ignore[override]  # drf-spectacular's signature
+        # Only what OPERATIONS says: docstrings are for developers of this package, and
+        # drf-spectacular would otherwise publish the view's.
         op = self._operation()
-        return op.description if op and op.description else super().get_description()
+        return op.description if op else ""
 
     def get_override_parameters(self) -> list[Any]:
         op = self._operation()
         return [*super().get_override_parameters(), *(op.parameters if op else [])]
+
+    def _get_filter_parameters(self) -> list[dict[str, Any]]:
+        # django-filter treats an empty value as "no filter" (what the browsable API's filter
+        # form sends for a field left blank), and the schema says so.
+        return [{**p, "allowEmptyValue": True} for p in super()._get_filter_parameters()]
 
     def get_request_serializer(self) -> Any:
         op = self._operation()

@@ -11,16 +11,17 @@ from rest_framework.exceptions import APIException, NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
+from rest_framework.utils.formatting import markup_description
 
 from ..exceptions import BatchClosed, BatchNotFound, InvalidBatchState
 from ..execution import control
+from ..models import Batch, BatchJob
 from ..storage import get_storage
-from ..storage.base import JobQuery
 from . import filters
 from .listing import Listing
 from .pagination import BatchQueuePagination
 from .permissions import BatchAPIAccess, CanControlBatches, sees_all_batches
-from .schema import BatchQueueAutoSchema
+from .schema import OPERATIONS, BatchQueueAutoSchema
 from .serializers import (
     BatchDetailSerializer,
     BatchJobSerializer,
@@ -48,6 +49,22 @@ class BatchViewSet(viewsets.GenericViewSet):
     lookup_value_regex = "[^/]+"
     pagination_class = BatchQueuePagination
     serializer_class = BatchDetailSerializer
+    # django-filter: the schema's parameters and the browsable API's form; the filter sets
+    # only validate, reads go through storage.
+    filter_backends = [filters.StorageFilterBackend]
+
+    @property
+    def filterset_class(self) -> type[filters.StorageFilterSet] | None:
+        return {"list": filters.BatchFilterSet, "jobs": filters.JobFilterSet}.get(
+            getattr(self, "action", None) or ""
+        )
+
+    def get_view_description(self, html: bool = False) -> str:
+        """What the browsable API (and ``OPTIONS``) shows: the operation's summary and
+        description from the schema, never this class's docstrings (they are for developers)."""
+        op = OPERATIONS.get(getattr(self, "action", None) or "")
+        text = "\n\n".join(part for part in (op.summary, op.description) if part) if op else ""
+        return markup_description(text) if html else text
 
     def get_permissions(self) -> list[Any]:
         permissions: list[Any] = [BatchAPIAccess()]
@@ -56,7 +73,10 @@ class BatchViewSet(viewsets.GenericViewSet):
         return permissions
 
     def get_queryset(self) -> Any:
-        return []  # reads go through storage; only DRF's schema generation asks for this
+        # Reads go through storage. Only the filter backend (schema, browsable API form) asks
+        # for this, to learn the model its filter set describes: an empty queryset.
+        model = BatchJob if getattr(self, "action", None) == "jobs" else Batch
+        return model.objects.none()
 
     def _owner(self) -> Any:
         """The user whose batches this request may see, or None when it may see all."""
@@ -92,8 +112,7 @@ class BatchViewSet(viewsets.GenericViewSet):
 
     def list(self, request: Request) -> Response:
         """Batches, newest first, filtered by the query string."""
-        wanted = filters.validated_query(filters.BatchFilterSerializer, request)
-        query = filters.batch_query(wanted, created_by_id=self._owner())
+        query = filters.filterset_for(self, request).batch_query(created_by_id=self._owner())
         storage = get_storage()
         listing = Listing(
             lambda offset, limit: storage.list_batches(query, offset, limit),
@@ -110,8 +129,9 @@ class BatchViewSet(viewsets.GenericViewSet):
 
     @action(detail=True, methods=["get"])
     def jobs(self, request: Request, id: str) -> Response:
-        wanted = filters.validated_query(filters.JobFilterSerializer, request)
-        query = JobQuery(batch_id=self._batch(summary=True).pk, **wanted)
+        filterset = filters.filterset_for(self, request)
+        filterset.validated()  # a bad query string is a 400 before the batch is looked up
+        query = filterset.job_query(self._batch(summary=True).pk)
         storage = get_storage()
         listing = Listing(
             lambda offset, limit: storage.list_jobs(query, offset, limit),

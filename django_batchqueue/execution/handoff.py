@@ -29,7 +29,7 @@ from . import recording
 from .queues import RUNNER
 from .recording import Outcome
 
-logger = logging.getLogger("django_batchqueue")
+logger = logging.getLogger(__name__)
 
 #: The hand-off of the job the parent is about to fork for; the horse inherits it.
 _current: Handoff | None = None

@@ -22,7 +22,7 @@ from . import aftermath, compensation, flow, reactions, settling
 from .effects import Effects
 from .queues import Enqueue, new_rq_job_id
 
-logger = logging.getLogger("django_batchqueue")
+logger = logging.getLogger(__name__)
 
 
 def run_succeeded(row: JobRecord, result: Any, context: dict[str, Any] | None) -> None:

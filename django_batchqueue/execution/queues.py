@@ -23,7 +23,7 @@ from django.utils import timezone
 from .. import conf
 from ..exceptions import UnknownQueue
 
-logger = logging.getLogger("django_batchqueue")
+logger = logging.getLogger(__name__)
 
 RUNNER = "django_batchqueue.execution.runner.perform"
 RQ_DEFAULT_TIMEOUT = 180  # RQ's own default when neither the job nor RQ_QUEUES sets one

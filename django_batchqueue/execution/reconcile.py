@@ -19,9 +19,11 @@ worker changes nothing that worker is still doing.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -30,19 +32,13 @@ from .. import conf
 from ..states import JobStatus
 from ..storage import get_storage
 from ..storage.records import JobRecord
-from . import aftermath, outcomes
-from .queues import (
-    RQ_DONE_STATUSES,
-    Enqueue,
-    default_timeout,
-    enqueue_now,
-    live_workers,
-    new_rq_job_id,
-    promote_due_scheduled,
-    rq_job_statuses,
-)
+from . import aftermath, outcomes, rqstate
+from .queues import Enqueue, default_timeout, enqueue_now, new_rq_job_id, promote_due_scheduled
 
-logger = logging.getLogger("django_batchqueue")
+logger = logging.getLogger(__name__)
+
+#: Called between steps of a pass, so a lock held for the pass can be extended.
+KeepAlive = Callable[[], None]
 
 
 @dataclass
@@ -51,6 +47,8 @@ class ReconcileReport:
     reenqueued: int = 0
     promoted_retries: int = 0
     stalled_batches: int = 0
+    #: Rows looked at (queued and running ones quiet for longer than the grace period).
+    examined: int = 0
     details: list[str] = field(default_factory=list)
 
     @property
@@ -58,94 +56,142 @@ class ReconcileReport:
         return self.orphaned_runs + self.reenqueued + self.promoted_retries + self.stalled_batches
 
 
-def reconcile(*, grace_seconds: float | None = None, limit: int | None = None) -> ReconcileReport:
-    """Run every repair once; returns what was done."""
+def reconcile(
+    *,
+    grace_seconds: float | None = None,
+    limit: int | None = None,
+    keep_alive: KeepAlive | None = None,
+) -> ReconcileReport:
+    """Run every repair once; returns what was done.
+
+    Every quiet row is looked at, ``limit`` (``RECONCILE_LIMIT``) rows per step, so rows that
+    need repair are found however many healthy ones came before them. ``keep_alive`` runs
+    after each step (the workers extend their reconcile lock with it).
+    """
     grace = float(conf.get("RECONCILE_GRACE") if grace_seconds is None else grace_seconds)
-    limit = int(conf.get("RECONCILE_LIMIT") if limit is None else limit)
+    page = max(1, int(conf.get("RECONCILE_LIMIT") if limit is None else limit))
+    alive = keep_alive or (lambda: None)
     report = ReconcileReport()
     cutoff = timezone.now() - timedelta(seconds=grace)
-    _orphaned_runs(report, cutoff, limit)
-    _lost_enqueues(report, cutoff, limit)
+    settle = float(conf.get("WORKER_HEARTBEAT_TTL"))
+    for group in _pages(JobStatus.RUNNING, cutoff, page, report):
+        for queue, rows in group.items():
+            _safely(_orphaned_runs, report, queue, rows, settle)
+        alive()
+    views: dict[str, rqstate.QueueView] = {}
+    for group in _pages(JobStatus.QUEUED, cutoff, page, report):
+        for queue, rows in group.items():
+            view = views.setdefault(queue, rqstate.QueueView(queue))
+            _safely(_lost_enqueues, report, queue, rows, settle, view)
+        alive()
     queues = get_storage().open_queues()
     report.promoted_retries = sum(_safely(promote_due_scheduled, [q]) or 0 for q in queues)
-    _stalled_batches(report, cutoff, limit)
+    _stalled_batches(report, cutoff, page)
     return report
 
 
-def _safely(fn: Any, *args: Any) -> Any:
+def _safely(fn: Callable[..., Any], *args: Any) -> Any:
     try:
         return fn(*args)
     except Exception:
+        # Redis unreachable, typically: nothing can be judged now, the next pass tries again.
         logger.warning("batchqueue reconcile: %s failed", fn.__name__, exc_info=True)
         return None
 
 
-def _rows_by_queue(status: str, cutoff: Any, limit: int) -> dict[str, list[JobRecord]]:
-    """The oldest ``limit`` rows in ``status`` since before ``cutoff``, by their batch's queue."""
-    by_queue: dict[str, list[JobRecord]] = defaultdict(list)
-    for row in get_storage().stale_rows(status, cutoff, limit):
-        by_queue[row.loaded_batch.queue].append(row)
-    return by_queue
+def _pages(
+    status: str, cutoff: datetime, page: int, report: ReconcileReport
+) -> Iterator[dict[str, list[JobRecord]]]:
+    """Every row in ``status`` quiet since before ``cutoff``, oldest first, ``page`` at a time,
+    grouped by their batch's queue."""
+    storage = get_storage()
+    after: tuple[datetime, uuid.UUID] | None = None
+    while True:
+        rows = storage.stale_rows(status, cutoff, page, after=after)
+        report.examined += len(rows)
+        by_queue: dict[str, list[JobRecord]] = defaultdict(list)
+        for row in rows:
+            by_queue[row.loaded_batch.queue].append(row)
+        if by_queue:
+            yield by_queue
+        if len(rows) < page:
+            return
+        last = rows[-1]
+        since = last.enqueued_at if status == JobStatus.QUEUED else last.started_at
+        assert since is not None
+        after = (since, last.pk)
 
 
-def _orphaned_runs(report: ReconcileReport, cutoff: Any, limit: int) -> None:
-    by_queue = _rows_by_queue(JobStatus.RUNNING, cutoff, limit)
+def _orphaned_runs(
+    report: ReconcileReport, queue: str, group: list[JobRecord], settle: float
+) -> None:
+    seen = rqstate.workers(queue, [r.worker_name for r in group], settle_seconds=settle)
+    unnamed = [r.rq_job_id for r in group if not r.worker_name]
+    holdings = rqstate.holdings(queue, unnamed, settle_seconds=settle) if unnamed else {}
     grace = float(conf.get("TIMEOUT_GRACE"))
     now = timezone.now()
-    for queue, group in by_queue.items():
-        workers = sorted({r.worker_name for r in group if r.worker_name})
-        alive = _safely(live_workers, queue, workers)
-        states = _safely(rq_job_statuses, queue, [r.rq_job_id for r in group])
-        if alive is None or states is None:
-            continue  # Redis unreachable: nothing can be judged now
-        for row in group:
-            limit_s = (row.timeout or default_timeout(queue)) + grace + 60
-            why = None
-            if row.worker_name and row.worker_name not in alive:
-                why = f"worker {row.worker_name} died while running the job"
-            elif alive.get(row.worker_name):
-                # A living BatchWorker's parent records the outcome itself, just after its
-                # work horse (and with it the RQ job) ended; only the time limit applies.
-                pass
-            elif states.get(row.rq_job_id) is None:
-                why = "its RQ job vanished while the job was running"
-            elif states[row.rq_job_id] in RQ_DONE_STATUSES:
-                why = f"its RQ job ended ({states[row.rq_job_id]}) without recording an outcome"
-            ran = (now - row.started_at).total_seconds() if row.started_at else 0.0
-            if why is None and ran > limit_s:
-                why = f"it ran {int(ran)}s, past its limit"
-            if why is None:
-                continue
-            outcomes.run_failed(row, f"WorkerLost: {why}")
-            report.orphaned_runs += 1
-            report.details.append(f"job {row.pk} (batch {row.batch_id}): {why}")
-
-
-def _lost_enqueues(report: ReconcileReport, cutoff: Any, limit: int) -> None:
-    by_queue = _rows_by_queue(JobStatus.QUEUED, cutoff, limit)
-    storage = get_storage()
-    for queue, group in by_queue.items():
-        states = _safely(rq_job_statuses, queue, [r.rq_job_id for r in group])
-        if states is None:
+    for row in group:
+        worker = seen.alive.get(row.worker_name)
+        why = None
+        if seen.gone(row.worker_name):
+            why = f"worker {row.worker_name} died while running the job"
+        elif not row.worker_name:
+            holding = holdings.get(row.rq_job_id, rqstate.Holding.MISSING)
+            if not holding.will_run:
+                why = f"its RQ job {_said(holding)} without recording an outcome"
+        elif (
+            worker is not None and not worker.parent_records and worker.current_job != row.rq_job_id
+        ):
+            # A worker that runs jobs in its own process records the outcome before RQ moves
+            # on; one that has moved on to another job (or to none) will never record this.
+            why = f"worker {row.worker_name} moved on without recording an outcome"
+        # A living BatchWorker's parent records the outcome itself, just after its work
+        # horse (and with it the RQ job) ended: only the time limit applies to it.
+        limit_s = (row.timeout or default_timeout(queue)) + grace + 60
+        ran = (now - row.started_at).total_seconds() if row.started_at else 0.0
+        if why is None and ran > limit_s:
+            why = f"it ran {int(ran)}s, past its limit"
+        if why is None:
             continue
-        items = []
-        for row in group:
-            state = states.get(row.rq_job_id)
-            if state is not None and state not in RQ_DONE_STATUSES:
-                continue  # queued, scheduled, started or deferred: RQ still has it
-            new_id = new_rq_job_id()
-            if storage.reassign_rq_job(row.pk, row.rq_job_id, new_id):
-                items.append(Enqueue(str(row.pk), new_id, queue, row.timeout))
-                report.details.append(
-                    f"job {row.pk} (batch {row.batch_id}): re-enqueued, "
-                    f"its RQ job was {state or 'missing'}"
-                )
-        if items:
-            enqueue_now(items)
-            report.reenqueued += len(items)
+        outcomes.run_failed(row, f"WorkerLost: {why}")
+        report.orphaned_runs += 1
+        report.details.append(f"job {row.pk} (batch {row.batch_id}): {why}")
 
 
-def _stalled_batches(report: ReconcileReport, cutoff: Any, limit: int) -> None:
+def _said(holding: rqstate.Holding) -> str:
+    return "vanished" if holding is rqstate.Holding.MISSING else "ended"
+
+
+def _lost_enqueues(
+    report: ReconcileReport,
+    queue: str,
+    group: list[JobRecord],
+    settle: float,
+    view: rqstate.QueueView,
+) -> None:
+    holdings = rqstate.holdings(
+        queue, [r.rq_job_id for r in group], settle_seconds=settle, view=view
+    )
+    lost = [r for r in group if not holdings[r.rq_job_id].will_run]
+    if not lost:
+        return
+    fresh = {r.pk: new_rq_job_id() for r in lost}
+    moved = get_storage().reassign_rq_jobs([(r.pk, r.rq_job_id, fresh[r.pk]) for r in lost])
+    items = []
+    for row in lost:
+        if row.pk not in moved:
+            continue  # claimed, cancelled or repaired meanwhile
+        items.append(Enqueue(str(row.pk), fresh[row.pk], queue, row.timeout))
+        report.details.append(
+            f"job {row.pk} (batch {row.batch_id}): re-enqueued, its RQ job was "
+            f"{holdings[row.rq_job_id].value}"
+        )
+    if items:
+        enqueue_now(items)
+        report.reenqueued += len(items)
+
+
+def _stalled_batches(report: ReconcileReport, cutoff: datetime, limit: int) -> None:
     storage = get_storage()
     for batch_id in storage.stalled_batches(cutoff, limit):
         if aftermath.nudge(storage, batch_id):

@@ -25,7 +25,7 @@ from ..states import BatchStatus, JobKind
 from ..storage import get_storage
 from . import outcomes
 
-logger = logging.getLogger("django_batchqueue")
+logger = logging.getLogger(__name__)
 
 DB_RETRIES = 3
 

@@ -9,7 +9,7 @@ from ..states import JobStatus
 from ..storage import get_storage
 from . import outcomes
 
-logger = logging.getLogger("django_batchqueue")
+logger = logging.getLogger(__name__)
 
 
 def record_lost_run(row_id: Any, rq_job_id: str, error: str) -> bool:

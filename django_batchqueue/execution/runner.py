@@ -16,18 +16,24 @@ from typing import Any
 from django.db import close_old_connections
 
 from .. import conf
-from ..exceptions import BatchQueueError, MalformedPayload, SerializationError
+from ..exceptions import (
+    BatchQueueError,
+    JobTimeoutIgnored,
+    MalformedPayload,
+    SerializationError,
+    TransactionLeftOpen,
+)
 from ..registry import resolve
 from ..serialization import check_json
 from ..states import BatchType, JobKind
 from ..storage import get_storage
-from . import handoff, recording
+from . import dbstate, handoff, recording
 from .invoke import call
 from .queues import current_rq_job, worker_name
 from .recording import Outcome
 from .timeouts import job_timeout
 
-logger = logging.getLogger("django_batchqueue")
+logger = logging.getLogger(__name__)
 
 
 def perform(row_id: str) -> str:
@@ -70,8 +76,11 @@ def execute(row_id: str, rq_job_id: str | None, worker: str) -> str:
 def run(row: Any) -> Outcome:
     """Run the user's code for a claimed row and say how it ended.
 
-    Every ``Exception`` becomes a failed outcome; ``SystemExit`` and ``KeyboardInterrupt`` pass
-    through (the caller records them, then lets the worker handle them).
+    Every ``Exception`` becomes a failed outcome, and so does a job that ignored its timeout
+    (:class:`~django_batchqueue.exceptions.JobTimeoutIgnored`) or left a transaction open
+    (:class:`~django_batchqueue.exceptions.TransactionLeftOpen`, after the connections are
+    reset); ``SystemExit`` and ``KeyboardInterrupt`` pass through (the caller records them,
+    then lets the worker handle them).
     """
     try:
         target = resolve(row.job_path)
@@ -79,14 +88,23 @@ def run(row: Any) -> Outcome:
         # Whatever the row names, only Job subclasses and @job functions ever run.
         return Outcome.failure(recording.describe(exc), permanent=True)
     try:
-        with job_timeout(_time_limit(row, current_rq_job())):
-            result, context = call(target, row)
+        try:
+            with job_timeout(_time_limit(row, current_rq_job())):
+                result, context = call(target, row)
+        finally:
+            left_open = dbstate.restore_connections()
+        if left_open:
+            raise TransactionLeftOpen(
+                "; ".join(left_open) + "; its uncommitted writes were rolled back"
+            )
         check_json(result, "result", limit_size=False)
         keep_context = row.kind == JobKind.JOB and row.loaded_batch.type == BatchType.SEQUENTIAL
         if keep_context:
             if not isinstance(context, dict):
                 raise SerializationError(f"context must stay a dict, got {type(context).__name__}")
             check_json(context, "context")
+    except JobTimeoutIgnored as exc:
+        return Outcome.from_exception(exc)
     except Exception as exc:
         # A result or context that cannot be stored will not become storable on a retry, nor
         # will a malformed stored payload.

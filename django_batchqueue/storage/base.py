@@ -165,8 +165,10 @@ class Storage(Protocol):
         running); returns (row id, RQ job id or "", timeout, kind) of each."""
         ...
 
-    def reassign_rq_job(self, row_id: uuid.UUID, old_rq_job_id: str, new_rq_job_id: str) -> bool:
-        """A queued row whose RQ job vanished gets a new one."""
+    def reassign_rq_jobs(self, changes: Sequence[tuple[uuid.UUID, str, str]]) -> set[uuid.UUID]:
+        """Queued rows whose RQ job will never run get new ones: each ``(row id, old RQ job id,
+        new RQ job id)`` applies only if the row is still queued for the old id. All in one
+        transaction; returns the ids of the rows that moved."""
         ...
 
     def cancel_unstarted(self, batch_id: uuid.UUID) -> int:
@@ -339,9 +341,16 @@ class Storage(Protocol):
 
     # -- maintenance (reconcile, prune) -----------------------------------------------------
 
-    def stale_rows(self, status: str, before: datetime, limit: int) -> list[JobRecord]:
-        """The oldest ``limit`` rows in ``status`` (queued or running) since before ``before``,
-        each with its batch's id, type, status and queue loaded."""
+    def stale_rows(
+        self,
+        status: str,
+        before: datetime,
+        limit: int,
+        after: tuple[datetime, uuid.UUID] | None = None,
+    ) -> list[JobRecord]:
+        """The oldest ``limit`` rows in ``status`` (queued or running) since before ``before``
+        (by ``enqueued_at`` or ``started_at``, then id), each with its batch's id, type, status
+        and queue loaded; with ``after``, only rows past that (time, id) key, for paging."""
         ...
 
     def open_queues(self) -> set[str]:

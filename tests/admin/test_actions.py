@@ -166,3 +166,35 @@ def test_control_view_refuses_get_unknown_actions_and_missing_csrf(
     bogus = reverse("admin:django_batchqueue_batch_control", args=[batch_id, "delete"])
     assert admin_client.post(bogus).status_code == 404
     assert Batch.objects.get(pk=batch_id).status == "pending"
+
+
+def test_history_records_who_cancelled_and_who_retried(admin_client, admin_user, manager):
+    """Every change an action makes is in the admin log (``log_change``), shown on the batch's
+    History page; an action that changes nothing is not logged."""
+    from django.contrib.admin.models import CHANGE, LogEntry
+
+    failed = manager.chain([{"class": Gated, "args": {"name": n}} for n in "ab"]).dispatch()
+    drain()
+    cancelled = manager.batch([{"class": Square, "args": {"n": 1}}]).name("Nightly").dispatch()
+    act(admin_client, "cancel", cancelled)
+    record("gate-open")
+    button(admin_client, failed, "retry_failed")
+    act(admin_client, "cancel", cancelled)  # already cancelled: nothing changes, nothing logged
+
+    entries = LogEntry.objects.order_by("pk")
+    assert [
+        (e.user, e.action_flag, e.object_id, e.object_repr, e.get_change_message()) for e in entries
+    ] == [
+        (admin_user, CHANGE, str(cancelled), "Nightly", "Cancelled."),
+        (
+            admin_user,
+            CHANGE,
+            str(failed),
+            str(failed),
+            "Retried: re-queued 2 failed or cancelled jobs.",
+        ),
+    ]
+    history = admin_client.get(
+        reverse("admin:django_batchqueue_batch_history", args=[cancelled])
+    ).content.decode()
+    assert "Cancelled." in history and admin_user.username in history

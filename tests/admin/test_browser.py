@@ -134,7 +134,7 @@ def test_retry_failed_from_the_batch_page(page, live_server, operator, workers):
     )
     # The page follows the retried batch live until it completes.
     page.wait_for_function(
-        "() => document.querySelector('[data-bq-field=\"status\"]').textContent === 'Completed'",
+        "() => document.querySelector('[data-bq-field=\"status\"]')?.textContent === 'Completed'",
         polling=200,
         timeout=60_000,
     )
@@ -203,15 +203,18 @@ def test_a_tree_of_batches_is_browsed_from_parent_to_child_and_back(
     # The parent's bar follows its leaf jobs while the nested batches run.
     page.wait_for_function(PCT.format(id=root) + " > 0", polling=200, timeout=60_000)
     screenshot(page, "06-tree-parent")
-    children.first.locator("a").click()
+    with page.expect_navigation():
+        children.first.locator("a").click()
     page.wait_for_selector("#bq-children")
     parts = page.locator("#bq-children tbody tr a").all_inner_texts()
     assert parts == ["part 0", "part 1", "part 2"]
     assert page.locator(".field-parent_link a").first.inner_text() == "Nightly import"
     screenshot(page, "07-tree-child")
-    page.locator(".field-parent_link a").first.click()
+    with page.expect_navigation():
+        page.locator(".field-parent_link a").first.click()
+    page.wait_for_selector('[data-bq-field="status"]')
     page.wait_for_function(
-        "() => document.querySelector('[data-bq-field=\"status\"]').textContent === 'Completed'",
+        "() => document.querySelector('[data-bq-field=\"status\"]')?.textContent === 'Completed'",
         polling=200,
         timeout=90_000,
     )

@@ -47,7 +47,10 @@ def test_list_shows_progress_counts_badges_and_compensation(admin_client):
     ("query", "expected"),
     [
         ("status__exact=failed", {"failed"}),
-        ("type__exact=sequential", {"failed"}),
+        ("type=chain", {"failed"}),  # as Python names it: chain(...)
+        ("type=sequential", {"failed"}),
+        ("type=parallel", {"running", "completed"}),
+        ("type__exact=sequential", {"failed"}),  # a field lookup, as before
         ("compensation=completed", {"failed"}),
         ("compensation=none", {"running", "completed"}),
         ("queue=email-chain", {"failed"}),

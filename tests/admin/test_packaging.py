@@ -1,4 +1,4 @@
-"""The admin's templates and static files ship in the package (pyproject package-data)."""
+"""The admin's templates, static files and translations ship in the package (package-data)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def test_admin_templates_and_static_files_match_package_data():
     shipped = {p for pattern in patterns for p in PACKAGE.glob(pattern) if p.is_file()}
     needed = [
         p
-        for folder in ("templates", "static")
+        for folder in ("templates", "static", "locale")
         for p in (PACKAGE / folder).rglob("*")
         if p.is_file()
     ]
@@ -25,6 +25,9 @@ def test_admin_templates_and_static_files_match_package_data():
         "change_list.html",
         "change_form.html",
         "job_table.html",
+        "django.po",
+        "django.mo",
     }
     assert [p for p in needed if p not in shipped] == []
-    assert "playwright" in " ".join(config["project"]["optional-dependencies"]["dev"])
+    # the browser tests' dependency is installed by `make venv` (the dev group)
+    assert "playwright" in " ".join(config["dependency-groups"]["dev"])

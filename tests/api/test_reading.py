@@ -46,6 +46,7 @@ class TestList:
         assert ids(status="failed") == {saga}
         assert ids(status="pending") == {parallel}
         assert ids(type="sequential") == {saga}
+        assert ids(type="chain") == {saga}  # what Python (chain()) and the admin call it
         assert ids(type="parallel") == {parallel}
         assert ids(has_compensation="true") == {saga}
         assert ids(has_compensation="false") == {parallel}
@@ -55,6 +56,9 @@ class TestList:
         assert ids(created_after=yesterday) == {parallel}
         assert ids(created_before=yesterday) == {saga}
         assert ids(status="failed", type="parallel") == set()
+        # a blank value is no filter (what the browsable API's form sends for a blank field)
+        blanks = dict.fromkeys(["status", "type", "has_compensation", "created_after"], "")
+        assert ids(**blanks) == {parallel, saga}
 
     @pytest.mark.parametrize(
         "params, field",

@@ -73,7 +73,9 @@ def test_a_run_on_a_live_worker_is_left_alone(manager, clean_redis):
     batch_id = manager.batch([Square]).dispatch()
     row = BatchJob.objects.get(batch_id=batch_id)
     get_storage().claim_and_load(row.pk, row.rq_job_id, "busy-worker")
-    clean_redis.hset("rq:worker:busy-worker", "state", "busy")
+    clean_redis.hset(
+        "rq:worker:busy-worker", mapping={"state": "busy", "current_job": row.rq_job_id}
+    )
     clean_redis.hset(f"rq:job:{row.rq_job_id}", "status", "started")
     assert reconcile(grace_seconds=0).orphaned_runs == 0
     assert BatchJob.objects.get(pk=row.pk).status == "running"

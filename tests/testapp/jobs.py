@@ -464,3 +464,38 @@ class BoomOnceStarted(Job):
             time.sleep(0.05)
         record("boom", message=message, attempt=self.attempt, position=self.position)
         raise RuntimeError(message)
+
+
+class SwallowsTimeout(Job):
+    """Catches every Exception, its JobTimeout included, and keeps going (a badly written
+    retry loop)."""
+
+    timeout = 1
+
+    def run(self, seconds=60, **kwargs):
+        record("swallows:start", pid=os.getpid())
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                time.sleep(0.1)
+            except Exception:
+                pass
+        record("swallows:end")
+        return "overslept"
+
+
+class LeaksTransaction(Job):
+    """On its first attempt, returns with a transaction still open: an ``atomic()`` entered
+    and never left, or autocommit turned off."""
+
+    def run(self, mode="atomic", **kwargs):
+        from django.db import transaction
+
+        if self.attempt == 1:
+            if mode == "atomic":
+                transaction.atomic().__enter__()
+            else:
+                transaction.set_autocommit(False)
+            record("leaked", mode=mode)  # never committed: rolled back with the transaction
+        record("leaks:done", attempt=self.attempt)
+        return self.attempt

@@ -28,6 +28,7 @@ PATHS = [
     "rq.Worker",
     "django_batchqueue.worker.SimpleBatchWorker",
     "django_batchqueue.worker.BatchWorker",
+    "django_batchqueue.worker.PersistentBatchWorker",
 ]
 
 

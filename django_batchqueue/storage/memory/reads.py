@@ -223,9 +223,19 @@ class MemoryReads(MemoryState):
 
     # -- maintenance ------------------------------------------------------------------------
 
-    def stale_rows(self, status: str, before: datetime, limit: int) -> list[JobRecord]:
+    def stale_rows(
+        self,
+        status: str,
+        before: datetime,
+        limit: int,
+        after: tuple[datetime, uuid.UUID] | None = None,
+    ) -> list[JobRecord]:
+        since = "enqueued_at" if status == JobStatus.QUEUED else "started_at"
+
+        def key(r: JobRecord) -> tuple[datetime, str]:
+            return (getattr(r, since), str(r.pk))
+
         with self._lock:
-            since = "enqueued_at" if status == JobStatus.QUEUED else "started_at"
             rows = [
                 r
                 for r in self.jobs.values()
@@ -234,8 +244,9 @@ class MemoryReads(MemoryState):
                 and getattr(r, since) < before
                 and r.kind != JobKind.BATCH
                 and r.job_path != NESTED_UNDO
+                and (after is None or key(r) > (after[0], str(after[1])))
             ]
-            rows.sort(key=lambda r: getattr(r, since))
+            rows.sort(key=key)
             return [replace(r, batch=self.get_batch(r.batch_id)) for r in rows[:limit]]
 
     def open_queues(self) -> set[str]:

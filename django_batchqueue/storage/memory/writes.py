@@ -211,13 +211,15 @@ class MemoryWrites(MemoryState):
             batch.waiting_jobs -= len(pending)
             return [(row.id, row.rq_job_id, row.timeout, row.kind) for row in pending]
 
-    def reassign_rq_job(self, row_id: uuid.UUID, old_rq_job_id: str, new_rq_job_id: str) -> bool:
+    def reassign_rq_jobs(self, changes: Sequence[tuple[uuid.UUID, str, str]]) -> set[uuid.UUID]:
+        moved: set[uuid.UUID] = set()
         with self._lock:
-            row = self.jobs.get(row_id)
-            if row is None or row.status != JobStatus.QUEUED or row.rq_job_id != old_rq_job_id:
-                return False
-            row.rq_job_id, row.enqueued_at = new_rq_job_id, timezone.now()
-            return True
+            for row_id, old, new in changes:
+                row = self.jobs.get(row_id)
+                if row is not None and row.status == JobStatus.QUEUED and row.rq_job_id == old:
+                    row.rq_job_id, row.enqueued_at = new, timezone.now()
+                    moved.add(row_id)
+        return moved
 
     def cancel_unstarted(self, batch_id: uuid.UUID) -> int:
         with self._lock:

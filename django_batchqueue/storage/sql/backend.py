@@ -128,7 +128,7 @@ class SQLStorage:
     start_virtual = staticmethod(transitions.start_virtual)
     reopen_child = staticmethod(transitions.reopen_child)
     release_waiting = staticmethod(transitions.release_waiting)
-    reassign_rq_job = staticmethod(transitions.reassign_rq_job)
+    reassign_rq_jobs = staticmethod(transitions.reassign_rq_jobs)
     cancel_unstarted = staticmethod(transitions.cancel_unstarted)
     count = staticmethod(transitions.count)
     grow = staticmethod(transitions.grow)

@@ -26,17 +26,27 @@ from . import convert
 DELETE_CHUNK = 500
 
 
-def stale_rows(status: str, before: datetime, limit: int) -> list[JobRecord]:
+def stale_rows(
+    status: str,
+    before: datetime,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None = None,
+) -> list[JobRecord]:
     """The oldest ``limit`` rows in ``status`` since before ``before``, each with its batch's
-    id and queue loaded (``queued`` rows by ``enqueued_at``, ``running`` ones by ``started_at``).
+    id and queue loaded (``queued`` rows by ``enqueued_at``, ``running`` ones by ``started_at``,
+    then by id); with ``after``, only those past that key.
     """
     since = "enqueued_at" if status == JobStatus.QUEUED else "started_at"
+    found_rows = BatchJob.objects.filter(status=status, **{f"{since}__lt": before})
+    if after is not None:
+        found_rows = found_rows.filter(
+            Q(**{f"{since}__gt": after[0]}) | Q(**{since: after[0], "pk__gt": after[1]})
+        )
     values = (
-        BatchJob.objects.filter(status=status, **{f"{since}__lt": before})
         # Rows no RQ job runs: nested batches' members and the runs that undo them.
-        .exclude(kind=JobKind.BATCH)
+        found_rows.exclude(kind=JobKind.BATCH)
         .exclude(job_path=NESTED_UNDO)
-        .order_by(since)
+        .order_by(since, "pk")
         .values(*convert.JOB_FIELDS, "batch__queue", "batch__type", "batch__status")[:limit]
     )
     rows = []

@@ -5,9 +5,10 @@ acts. Counters move with ``F()`` increments; nothing here reads a status and the
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from django.db import connections, router, transaction
 from django.db.models import CharField, F, Q, QuerySet, Value
 from django.db.models.functions import Cast, Replace
 from django.utils import timezone
@@ -82,12 +83,39 @@ def queue_pending(
     return won
 
 
-def reassign_rq_job(row_id: uuid.UUID, old_rq_job_id: str, new_rq_job_id: str) -> bool:
-    return bool(
-        BatchJob.objects.filter(pk=row_id, status=JobStatus.QUEUED, rq_job_id=old_rq_job_id).update(
-            rq_job_id=new_rq_job_id, enqueued_at=timezone.now()
-        )
-    )
+#: Rows moved to new RQ jobs per statement by :func:`reassign_rq_jobs`.
+REASSIGN_CHUNK = 1000
+
+
+def reassign_rq_jobs(changes: Sequence[tuple[uuid.UUID, str, str]]) -> set[uuid.UUID]:
+    """One ``UPDATE ... FROM (VALUES ...) RETURNING`` per :data:`REASSIGN_CHUNK` rows, each
+    row moving only from the RQ job id it was seen with."""
+    alias = router.db_for_write(BatchJob)
+    connection = connections[alias]
+    q = connection.ops.quote_name
+    table = q(BatchJob._meta.db_table)
+    pk_field = BatchJob._meta.pk
+    assert pk_field is not None
+    now = BatchJob._meta.get_field("enqueued_at").get_db_prep_value(timezone.now(), connection)
+    cast = "::uuid" if connection.vendor == "postgresql" else ""
+    moved: set[uuid.UUID] = set()
+    with transaction.atomic(using=alias), connection.cursor() as cursor:
+        for start in range(0, len(changes), REASSIGN_CHUNK):
+            chunk = changes[start : start + REASSIGN_CHUNK]
+            values = ", ".join([f"(%s{cast}, %s, %s)"] * len(chunk))
+            params: list[Any] = []
+            for row_id, old, new in chunk:
+                params += [pk_field.get_db_prep_value(row_id, connection), old, new]
+            cursor.execute(
+                f"UPDATE {table} SET rq_job_id = v.new, enqueued_at = %s "
+                "FROM (SELECT column1 AS id, column2 AS old, column3 AS new "
+                f"FROM (VALUES {values}) AS given) AS v "
+                f"WHERE {table}.id = v.id AND {table}.rq_job_id = v.old "
+                f"AND {table}.status = %s RETURNING {table}.id",
+                [now, *params, JobStatus.QUEUED],
+            )
+            moved.update(pk_field.to_python(found) for (found,) in cursor.fetchall())
+    return moved
 
 
 def start_virtual(row_id: uuid.UUID, *, batch_id: uuid.UUID | None = None) -> bool:
