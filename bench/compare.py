@@ -47,6 +47,7 @@ from bench.run import _setup, _start_workers, spawn, stop  # noqa: E402
 RQ_POOLS = {
     "ours-fork": ("django_batchqueue.worker.BatchWorker", "batchjob"),
     "ours-simple": ("django_batchqueue.worker.SimpleBatchWorker", "bench-simple"),
+    "ours-persistent": ("django_batchqueue.worker.PersistentBatchWorker", "bench-persistent"),
     "raw-fork": ("rq.Worker", "raw-fork"),
     "raw-simple": ("rq.SimpleWorker", "raw-simple"),
 }

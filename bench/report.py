@@ -8,12 +8,15 @@ from typing import Any
 #: (phase, ours, other, target or None): the ratios the issue asks about.
 RATIOS: list[tuple[str, str, str, float | None]] = [
     ("batch", "ours BatchWorker", "Celery chord", 0.5),
+    ("batch", "ours PersistentBatchWorker", "Celery chord", 0.5),
     ("batch", "ours SimpleBatchWorker", "Celery chord", 0.5),
     ("batch", "ours BatchWorker", "Celery group", None),
     ("batch", "ours BatchWorker", "raw rq.Worker", 1.10),
     ("batch", "ours SimpleBatchWorker", "raw rq.SimpleWorker", 1.10),
+    ("batch", "ours PersistentBatchWorker", "raw rq.Worker", 1.10),
     ("batch", "ours SimpleBatchWorker, no window", "raw rq.SimpleWorker", 1.10),
     ("chain", "ours BatchWorker", "Celery chain", 1.0),
+    ("chain", "ours PersistentBatchWorker", "Celery chain", 1.0),
     ("chain", "ours SimpleBatchWorker", "Celery chain", 1.0),
     ("chain", "ours BatchWorker", "raw rq.Worker", 1.10),
     ("chain", "ours SimpleBatchWorker", "raw rq.SimpleWorker", 1.10),

@@ -31,7 +31,7 @@ else:
     }
 REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14")
 # bench/compare.py keeps one pool of workers per system under test, each on its own queue.
-BENCH_QUEUES = ("batchjob", "bench-simple", "raw-fork", "raw-simple")
+BENCH_QUEUES = ("batchjob", "bench-simple", "bench-persistent", "raw-fork", "raw-simple")
 RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300} for name in BENCH_QUEUES}
 BATCHQUEUE = {"JOB_MODULES": ["bench"]}
 LOGGING = {"version": 1, "disable_existing_loggers": False}

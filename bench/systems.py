@@ -13,7 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 #: RQ queue per pool of workers (bench/settings.py's BENCH_QUEUES).
-OUR_QUEUES = {"BatchWorker": "batchjob", "SimpleBatchWorker": "bench-simple"}
+OUR_QUEUES = {
+    "BatchWorker": "batchjob",
+    "SimpleBatchWorker": "bench-simple",
+    "PersistentBatchWorker": "bench-persistent",
+}
 RAW_QUEUES = {"rq.Worker": "raw-fork", "rq.SimpleWorker": "raw-simple"}
 
 
@@ -222,6 +226,10 @@ def purge_celery() -> None:
 THROUGHPUT: dict[str, tuple[str, Callable[[int], float]]] = {
     "ours BatchWorker": ("ours-fork", lambda n: ours_batch(n, "BatchWorker")),
     "ours SimpleBatchWorker": ("ours-simple", lambda n: ours_batch(n, "SimpleBatchWorker")),
+    "ours PersistentBatchWorker": (
+        "ours-persistent",
+        lambda n: ours_batch(n, "PersistentBatchWorker"),
+    ),
     "ours SimpleBatchWorker, no window": (
         "ours-simple",
         lambda n: ours_batch(n, "SimpleBatchWorker", window=False),
@@ -234,6 +242,10 @@ THROUGHPUT: dict[str, tuple[str, Callable[[int], float]]] = {
 CHAIN: dict[str, tuple[str, Callable[[int], float]]] = {
     "ours BatchWorker": ("ours-fork", lambda n: ours_chain(n, "BatchWorker")),
     "ours SimpleBatchWorker": ("ours-simple", lambda n: ours_chain(n, "SimpleBatchWorker")),
+    "ours PersistentBatchWorker": (
+        "ours-persistent",
+        lambda n: ours_chain(n, "PersistentBatchWorker"),
+    ),
     "raw rq.Worker": ("raw-fork", lambda n: raw_chain(n, "rq.Worker")),
     "raw rq.SimpleWorker": ("raw-simple", lambda n: raw_chain(n, "rq.SimpleWorker")),
     "Celery chain": ("celery", celery_chain),
