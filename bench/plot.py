@@ -35,9 +35,11 @@ TITLES = {
 COLOURS = {"ours": "#1f77b4", "raw": "#7f7f7f", "Celery": "#2ca02c"}
 
 
-def _colour(system: str, index: int) -> Any:
-    base = COLOURS[next(k for k in COLOURS if system.startswith(k))]
-    return matplotlib.colors.to_rgba(base, alpha=1.0 if index % 2 == 0 else 0.55)
+def _colour(system: str, systems: list[str]) -> Any:
+    """The family's colour (ours, raw, Celery), lighter for each further member."""
+    family = next(k for k in COLOURS if system.startswith(k))
+    rank = [s for s in systems if s.startswith(family)].index(system)
+    return matplotlib.colors.to_rgba(COLOURS[family], alpha=(1.0, 0.6, 0.38, 0.22)[rank % 4])
 
 
 def _label(value: float) -> str:
@@ -55,7 +57,7 @@ def plot_phase(phase: str, meta: dict[str, Any], results: list[dict[str, Any]], 
         meds = [median(x) for x in runs]
         low = [m - min(x) for m, x in zip(meds, runs, strict=True)]
         high = [max(x) - m for m, x in zip(meds, runs, strict=True)]
-        bars = ax.bar(xs, meds, width * 0.92, label=system, color=_colour(system, s))
+        bars = ax.bar(xs, meds, width * 0.92, label=system, color=_colour(system, systems))
         ax.errorbar(xs, meds, yerr=[low, high], fmt="none", ecolor="black", lw=0.8, capsize=2)
         ax.bar_label(bars, fmt=_label, fontsize=7, padding=2)
     ax.set_xticks(
@@ -119,18 +121,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default=str(ROOT / ".local" / "compare.json"))
     parser.add_argument("--out-dir", default=str(ROOT / "docs" / "img"))
+    parser.add_argument("--prefix", default="compare", help="file names: <prefix>-<phase>.png")
     args = parser.parse_args()
     data = json.loads(Path(args.results).read_text())
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for phase in TITLES:
         if any(phase in r for r in data["results"]):
-            path = out_dir / f"compare-{phase}.png"
+            path = out_dir / f"{args.prefix}-{phase}.png"
             plot_phase(phase, data["meta"], data["results"], path)
             print(path)
-    plot_ratios(data["meta"], data["results"], out_dir / "compare-ratios.png")
-    print(out_dir / "compare-ratios.png")
-    kept = out_dir / "compare.json"
+    plot_ratios(data["meta"], data["results"], out_dir / f"{args.prefix}-ratios.png")
+    print(out_dir / f"{args.prefix}-ratios.png")
+    kept = out_dir / f"{args.prefix}.json"
     if Path(args.results).resolve() != kept.resolve():
         shutil.copyfile(args.results, kept)
     return 0
