@@ -30,6 +30,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("BENCH_REDIS", "redis://127.0.0.1:6379/9")
 os.environ.setdefault("BENCH_PG_NAME", "batchqueue_bench16_prof")
 
+PERSISTENT = "django_batchqueue.worker.PersistentBatchWorker"
+
 #: (bucket, where, substrings): the first rule with a substring in the stack ("any") or in its
 #: innermost frame ("leaf") wins, so the most specific come first.
 RULES: list[tuple[str, str, tuple[str, ...]]] = [
@@ -105,12 +107,13 @@ def record(args: argparse.Namespace) -> tuple[Path, int]:
     from django_batchqueue import BatchManager
 
     _setup(args.db)
-    procs = _start_workers(WORKER_CLASSES[args.worker], args.n_workers)
+    classes = {**WORKER_CLASSES, "batch-persistent": PERSISTENT}
+    procs = _start_workers(classes[args.worker], args.n_workers)
     out = ROOT / ".local" / f"profile-{args.worker}-{args.db}.txt"
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     cmd = [spy, "record", "--idle", "--nonblocking", "--format", "raw", "-r", str(args.rate)]
     cmd += ["-o", str(out), "-p", str(procs[0].pid)]
-    if args.worker.endswith("fork"):
+    if args.worker in ("batch-fork", "fork", "batch-persistent"):
         cmd.append("--subprocesses")
     try:
         sampler = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
