@@ -11,7 +11,7 @@ PG_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
 # use the Redis of BATCHQUEUE_TEST_REDIS and the PostgreSQL of PG_URL.
 TEST_SERVICES := REDIS_URL="$${BATCHQUEUE_TEST_REDIS:-$${REDIS_URL:-redis://127.0.0.1:6379/0}}" DATABASE_URL="$(PG_URL)" scripts/ensure-services.sh
 
-.PHONY: help venv demo test test-sqlite test-postgres test-django6 lint docs bench stress clean
+.PHONY: help venv demo test test-sqlite test-postgres test-django6 lint docs bench bench-celery stress clean
 
 help:
 	@echo "make demo          run the demo (map-reduce, chain, saga) on real workers"
@@ -20,6 +20,7 @@ help:
 	@echo "make lint          ruff check, ruff format --check, mypy and makemigrations --check"
 	@echo "make docs          build the documentation site strictly (warnings are errors) into site/"
 	@echo "make bench         benchmarks against raw RQ"
+	@echo "make bench-celery  ours against raw RQ and Celery, plots into docs/img/"
 
 # The package with its REST API extra, and the PEP 735 `dev` dependency group (pip >= 25.1).
 $(VENV)/.installed: pyproject.toml
@@ -74,6 +75,13 @@ docs: $(VENV)/.docs-installed
 bench: venv
 	REDIS_URL="$${BENCH_REDIS:-$${REDIS_URL:-redis://127.0.0.1:6379/0}}" scripts/ensure-services.sh redis postgres
 	$(PY) bench/run.py
+
+# Redis DB 9 (RQ and ours) and 10 (Celery) unless BENCH_REDIS / BENCH_CELERY_URL say otherwise.
+bench-celery: venv
+	$(PY) -m pip install -q -e ".[api,bench]"
+	REDIS_URL="$${BENCH_REDIS:-redis://127.0.0.1:6379/9}" scripts/ensure-services.sh redis postgres
+	$(PY) bench/compare.py $(BENCH_ARGS)
+	$(PY) bench/plot.py
 
 clean:
 	rm -rf $(VENV) .venv-django6 .local site

@@ -35,3 +35,26 @@ class MarkStep(Job):
         from django_batchqueue.execution.queues import get_queue
 
         get_queue("batchjob").connection.set(f"bench:done:{self.batch_id}", repr(time.time()))
+
+
+# -- raw RQ with a completion callback, the way a user would write it on RQ alone ------------
+
+
+def raw_fan_in(job, connection, result, *args, **kwargs):
+    """``on_success`` of each raw job: count it; the last one enqueues the final callback."""
+    from rq import Queue
+
+    token, total = job.meta["fan_in"]
+    if connection.incr(f"bench:raw:{token}") == total:
+        Queue(job.origin, connection=connection).enqueue(
+            "bench.jobs.raw_mark_done", token, result_ttl=0
+        )
+
+
+def raw_mark_done(token):
+    """Raw RQ's final callback (and a raw chain's last step): records when it ran."""
+    import time
+
+    from django_batchqueue.execution.queues import get_queue
+
+    get_queue("batchjob").connection.set(f"bench:done:{token}", repr(time.time()))

@@ -80,29 +80,37 @@ def _queue():
     return get_queue("batchjob")
 
 
-def _start_workers(worker_class: str, n: int) -> list[subprocess.Popen]:
+def spawn(cmd: list[str], log_name: str) -> subprocess.Popen:
+    """Start ``cmd`` in its own session (so it can be stopped as a group), output to a log."""
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings", PYTHONPATH=str(ROOT))
+    logs = ROOT / ".local" / "bench-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = open(logs / f"{log_name}.log", "w")  # noqa: SIM115
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _start_workers(
+    worker_class: str, n: int, queue_name: str = "batchjob"
+) -> list[subprocess.Popen]:
+    """``n`` processes of ``manage.py rqworker <queue_name> --worker-class <worker_class>``."""
     from rq import Worker
 
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings", PYTHONPATH=str(ROOT))
+    from django_batchqueue.execution.queues import get_queue
+
     cmd = [
         sys.executable,
         str(ROOT / "manage.py"),
         "rqworker",
-        "batchjob",
+        queue_name,
         "--worker-class",
         worker_class,
     ]
-    logs = ROOT / ".local" / "bench-logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    procs = []
-    for i in range(n):
-        log = open(logs / f"{os.environ['BENCH_DB']}-{worker_class}-{i}.log", "w")  # noqa: SIM115
-        procs.append(
-            subprocess.Popen(
-                cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        )
-    queue = _queue()
+    procs = [
+        spawn(cmd, f"{os.environ['BENCH_DB']}-{queue_name}-{worker_class}-{i}") for i in range(n)
+    ]
+    queue = get_queue(queue_name)
     deadline = time.monotonic() + 60
     while Worker.count(queue=queue) < n:
         if time.monotonic() > deadline:
@@ -112,7 +120,8 @@ def _start_workers(worker_class: str, n: int) -> list[subprocess.Popen]:
     return procs
 
 
-def _stop_workers(procs: list[subprocess.Popen]) -> None:
+def stop(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM each process group, SIGKILL what has not exited after 30 s."""
     for proc in procs:
         os.killpg(proc.pid, signal.SIGTERM)
     for proc in procs:
@@ -121,6 +130,10 @@ def _stop_workers(procs: list[subprocess.Popen]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def _stop_workers(procs: list[subprocess.Popen]) -> None:
+    stop(procs)
     queue = _queue()
     queue.connection.flushdb()
 

@@ -30,7 +30,9 @@ else:
         }
     }
 REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14")
-RQ_QUEUES = {"batchjob": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300}}
+# bench/compare.py keeps one pool of workers per system under test, each on its own queue.
+BENCH_QUEUES = ("batchjob", "bench-simple", "bench-persistent", "raw-fork", "raw-simple")
+RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300} for name in BENCH_QUEUES}
 BATCHQUEUE = {
     "JOB_MODULES": ["bench"],
     # Raw RQ's throughput is read from RQ's per-worker success counters, which a recycled
