@@ -179,11 +179,18 @@ def release_waiting(
     n = min(waiting, limit - (total - completed - failed - cancelled - waiting))
     if n <= 0:
         return []
-    rows = list(
-        BatchJob.objects.filter(batch_id=batch_id, kind__in=MEMBER_KINDS, status=JobStatus.PENDING)
+    # One ordered index range per member kind (an IN over kinds would read and sort every
+    # pending row of a large batch), merged by position.
+    candidates = [
+        found_row
+        for kind in MEMBER_KINDS
+        for found_row in BatchJob.objects.filter(
+            batch_id=batch_id, kind=kind, status=JobStatus.PENDING
+        )
         .order_by("position")
-        .values_list("id", "timeout", "kind")[:n]
-    )
+        .values_list("position", "id", "timeout", "kind")[:n]
+    ]
+    rows = [(row_id, timeout, kind) for _, row_id, timeout, kind in sorted(candidates)[:n]]
     now = timezone.now()
     jobs = [row_id for row_id, _, kind in rows if kind == JobKind.JOB]
     members = [row_id for row_id, _, kind in rows if kind != JobKind.JOB]
