@@ -11,12 +11,13 @@ PG_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
 # use the Redis of BATCHQUEUE_TEST_REDIS and the PostgreSQL of PG_URL.
 TEST_SERVICES := REDIS_URL="$${BATCHQUEUE_TEST_REDIS:-$${REDIS_URL:-redis://127.0.0.1:6379/0}}" DATABASE_URL="$(PG_URL)" scripts/ensure-services.sh
 
-.PHONY: help venv demo test test-sqlite test-postgres test-django6 lint docs bench bench-celery stress clean
+.PHONY: help venv demo test test-sqlite test-postgres test-django6 test-lowest lint docs bench bench-celery stress clean
 
 help:
 	@echo "make demo          run the demo (map-reduce, chain, saga) on real workers"
 	@echo "make test          run the test suite on SQLite and on PostgreSQL"
-	@echo "make test-django6  the suite again on Django 6 (needs $(PYTHON_DJANGO6))"
+	@echo "make test-django6  the suite again on Django 6 (needs Python 3.12+; fails without)"
+	@echo "make test-lowest   the suite on the lowest supported rq, django-rq, Django, DRF, redis"
 	@echo "make lint          ruff check, ruff format --check, mypy and makemigrations --check"
 	@echo "make docs          build the documentation site strictly (warnings are errors) into site/"
 	@echo "make bench         benchmarks against raw RQ"
@@ -54,7 +55,8 @@ test-postgres: venv
 
 test-django6:
 ifeq ($(PYTHON_DJANGO6),)
-	@echo "test-django6: no Python 3.12+ found; Django 6 not tested here"
+	@echo "test-django6: no Python 3.12+ found (install one, e.g. pyenv install 3.12); the version matrix does not skip" >&2
+	@exit 1
 else
 	$(TEST_SERVICES) redis postgres
 	$(MAKE) --no-print-directory VENV=.venv-django6 PYTHON=$(PYTHON_DJANGO6) venv
@@ -62,6 +64,16 @@ else
 	.venv-django6/bin/python -m django --version
 	$(MAKE) --no-print-directory VENV=.venv-django6 test-sqlite test-postgres
 endif
+
+# The lowest versions pyproject.toml admits; the suite must pass on them too.
+LOWEST := "rq==2.0.*" "django-rq==3.0.*" "Django==5.2.*" "djangorestframework==3.15.*" "redis==5.0.*"
+
+test-lowest:
+	$(TEST_SERVICES) redis
+	$(MAKE) --no-print-directory VENV=.venv-lowest venv
+	.venv-lowest/bin/python -m pip install -q $(LOWEST)
+	.venv-lowest/bin/python -c "import rq, django_rq, django, rest_framework, redis; print('lowest:', 'rq', rq.__version__, 'django', django.__version__, 'drf', rest_framework.__version__, 'redis', redis.__version__)"
+	$(MAKE) --no-print-directory VENV=.venv-lowest test-sqlite
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -84,4 +96,4 @@ bench-celery: venv
 	$(PY) bench/plot.py
 
 clean:
-	rm -rf $(VENV) .venv-django6 .local site
+	rm -rf $(VENV) .venv-django6 .venv-lowest .local site

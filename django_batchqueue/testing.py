@@ -58,7 +58,8 @@ def drain(queues: Iterable[str] | None = None, max_jobs: int | None = None) -> i
             worker.execute_job(job, queue)
             ran += 1
     finally:
-        worker.connection.delete(worker.key, worker.executions_key)
+        keys = [worker.key, getattr(worker, "executions_key", None)]  # rq >= 2.1 has executions
+        worker.connection.delete(*[k for k in keys if k])
     return ran
 
 
