@@ -1,8 +1,9 @@
-"""RQ worker classes for batch queues: ``BatchWorker`` (forks per job) and ``SimpleBatchWorker``.
+"""RQ worker classes for batch queues: ``PersistentBatchWorker`` (one work horse for many jobs,
+recommended), ``BatchWorker`` (forks per job) and ``SimpleBatchWorker`` (no fork).
 
 Select one through django-rq, so ``manage.py rqworker batchjob`` stays the command::
 
-    RQ = {"WORKER_CLASS": "django_batchqueue.worker.BatchWorker"}
+    RQ = {"WORKER_CLASS": "django_batchqueue.worker.PersistentBatchWorker"}
 
 On top of RQ's own workers they
 

@@ -81,7 +81,7 @@ RQ_QUEUES = {
     "batchjob": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300},
     "email-chain": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300},
 }
-RQ = {"WORKER_CLASS": "django_batchqueue.worker.BatchWorker"}
+RQ = {"WORKER_CLASS": "django_batchqueue.worker.PersistentBatchWorker"}
 BATCHQUEUE = {
     "NAMED_QUEUES": {"email-processing": "email-chain"},
 }

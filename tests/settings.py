@@ -120,7 +120,7 @@ RQ_QUEUES = {
 # The worker the README recommends, unless a test picks another.
 RQ = {
     "WORKER_CLASS": os.environ.get(
-        "BATCHQUEUE_TEST_WORKER_CLASS", "django_batchqueue.worker.BatchWorker"
+        "BATCHQUEUE_TEST_WORKER_CLASS", "django_batchqueue.worker.PersistentBatchWorker"
     )
 }
 BATCHQUEUE = {

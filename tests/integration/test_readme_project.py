@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 QUICKSTART = ROOT / "docs" / "quickstart.md"
 README_REDIS = "redis://localhost:6379/0"
-WORKER_LINE = 'RQ = {"WORKER_CLASS": "django_batchqueue.worker.BatchWorker"}'
+WORKER_LINE = 'RQ = {"WORKER_CLASS": "django_batchqueue.worker.PersistentBatchWorker"}'
 
 JOBS = """\
 from decimal import Decimal
@@ -49,7 +49,7 @@ def test_readme_and_quickstart_give_the_same_settings_and_the_same_advice():
     assert settings_blocks(QUICKSTART) == settings_blocks(README)
     assert WORKER_LINE in settings_blocks(README)
     for page in (readme, quickstart):
-        assert "django_batchqueue.worker.BatchWorker" in page
+        assert "django_batchqueue.worker.PersistentBatchWorker" in page
         assert "python manage.py batchqueue_reconcile` from cron" in page
         assert "--with-scheduler" in page
         assert '"rest_framework"` in `INSTALLED_APPS`' in page
@@ -121,7 +121,8 @@ def test_readme_settings_in_a_new_project_pass_check_migrate_and_run_a_batch(tmp
         "                  'worker': get_worker_class().__name__}, default=str))",
     )
     report = json.loads(shown.stdout.strip().splitlines()[-1])
-    assert report["worker"] == "BatchWorker"  # what `rqworker` ran, from the README's RQ line
+    # What `rqworker` ran, from the README's RQ line.
+    assert report["worker"] == "PersistentBatchWorker"
     progress = report["progress"]
     assert (progress["status"], progress["completed_jobs"], progress["failed_jobs"]) == (
         "completed",
