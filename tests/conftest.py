@@ -128,15 +128,27 @@ class PrivateRedis:
         return {name: {**cfg, "URL": self.url} for name, cfg in settings.RQ_QUEUES.items()}
 
 
+def point_queues_at(queues: dict, settings, monkeypatch) -> None:
+    """Use ``queues`` as RQ_QUEUES for the rest of the test (django-rq 3 reads the setting
+    once, at import, into ``django_rq.settings.QUEUES``; django-rq 4 reads it each time)."""
+    import django_rq.settings
+
+    from django_batchqueue.execution.queues import reset_queue_cache
+
+    settings.RQ_QUEUES = queues
+    if hasattr(django_rq.settings, "QUEUES"):
+        monkeypatch.setattr(django_rq.settings, "QUEUES", queues)
+    reset_queue_cache()
+
+
 @pytest.fixture
-def private_redis(tmp_path, settings):
+def private_redis(tmp_path, settings, monkeypatch):
     """Point every queue at a private Redis (real server; stop() makes a real outage)."""
     from django_batchqueue.execution.queues import reset_queue_cache
 
     server = PrivateRedis(tmp_path)
     server.start()
-    settings.RQ_QUEUES = server.queues()
-    reset_queue_cache()
+    point_queues_at(server.queues(), settings, monkeypatch)
     yield server
     server.stop()
     reset_queue_cache()

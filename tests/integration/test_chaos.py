@@ -14,7 +14,7 @@ from django.db import connection
 
 from bench.chaos import Config, report, run_chaos
 from bench.chaos_faults import ALL_FAULTS, REDIS, RedisServer, Schedule
-from tests.conftest import _db_env
+from tests.conftest import _db_env, point_queues_at
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -32,16 +32,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def chaos_redis(tmp_path: Path, settings):
+def chaos_redis(tmp_path: Path, settings, monkeypatch):
     """A redis-server of this test's own (with an AOF), which the run kills and restarts."""
     from django_batchqueue.execution.queues import reset_queue_cache
 
     server = RedisServer(_free_port(), tmp_path / "redis")
     server.start()
-    settings.RQ_QUEUES = {
-        name: {**cfg, "URL": server.url} for name, cfg in settings.RQ_QUEUES.items()
-    }
-    reset_queue_cache()
+    queues = {name: {**cfg, "URL": server.url} for name, cfg in settings.RQ_QUEUES.items()}
+    point_queues_at(queues, settings, monkeypatch)
     yield server
     server.stop()
     reset_queue_cache()
