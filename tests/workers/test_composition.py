@@ -14,7 +14,10 @@ from tests.testapp.models import Event
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
-WORKER = "django_batchqueue.worker.BatchWorker"
+WORKERS = [
+    "django_batchqueue.worker.PersistentBatchWorker",  # the recommended worker
+    "django_batchqueue.worker.BatchWorker",
+]
 
 
 def settled(*batch_ids):
@@ -34,7 +37,8 @@ def settled(*batch_ids):
     return check
 
 
-def test_an_import_fans_out_and_in_across_three_levels(manager, workers):
+@pytest.mark.parametrize("worker", WORKERS, ids=lambda w: w.rsplit(".", 1)[-1])
+def test_an_import_fans_out_and_in_across_three_levels(manager, workers, worker):
     root = (
         chain(
             [
@@ -52,7 +56,7 @@ def test_an_import_fans_out_and_in_across_three_levels(manager, workers):
         .on_complete({"class": jobs.RecordCallback, "args": {"tag": "root"}})
         .dispatch()
     )
-    workers.start(2, worker_class=WORKER)
+    workers.start(2, worker_class=worker)
     wait_for(settled(root), timeout=120, message="the tree to settle")
     top = Batch.objects.get(pk=root)
     assert (top.status, top.completed_jobs, top.total_jobs) == ("completed", 3, 3)
@@ -88,7 +92,8 @@ def test_an_import_fans_out_and_in_across_three_levels(manager, workers):
     ]
 
 
-def test_a_failing_nested_step_undoes_the_tree_newest_first(manager, workers):
+@pytest.mark.parametrize("worker", WORKERS, ids=lambda w: w.rsplit(".", 1)[-1])
+def test_a_failing_nested_step_undoes_the_tree_newest_first(manager, workers, worker):
     root = chain(
         [
             {"class": jobs.Step, "args": {"name": "a"}, "compensation": jobs.Undo},
@@ -101,7 +106,7 @@ def test_a_failing_nested_step_undoes_the_tree_newest_first(manager, workers):
             {"class": jobs.Maybe, "args": {"name": "c", "fail": True}},
         ]
     ).dispatch()
-    workers.start(2, worker_class=WORKER)
+    workers.start(2, worker_class=worker)
     wait_for(settled(root), timeout=120, message="the tree to settle")
     top = Batch.objects.get(pk=root)
     (child,) = manager.get_children(root)
