@@ -76,7 +76,7 @@ def reconcile(
     settle = float(conf.get("WORKER_HEARTBEAT_TTL"))
     for group in _pages(JobStatus.RUNNING, cutoff, page, report):
         for queue, rows in group.items():
-            _safely(_orphaned_runs, report, queue, rows, settle)
+            _safely(_orphaned_runs, report, queue, rows, settle, grace)
         alive()
     views: dict[str, rqstate.QueueView] = {}
     for group in _pages(JobStatus.QUEUED, cutoff, page, report):
@@ -123,11 +123,23 @@ def _pages(
 
 
 def _orphaned_runs(
-    report: ReconcileReport, queue: str, group: list[JobRecord], settle: float
+    report: ReconcileReport, queue: str, group: list[JobRecord], settle: float, quiet: float
 ) -> None:
     seen = rqstate.workers(queue, [r.worker_name for r in group], settle_seconds=settle)
     unnamed = [r.rq_job_id for r in group if not r.worker_name]
     holdings = rqstate.holdings(queue, unnamed, settle_seconds=settle) if unnamed else {}
+    # A living BatchWorker's parent records a run just after its horse (and the RQ job) ended;
+    # one whose RQ job ended longer ago than the grace period (and two heartbeat periods) was
+    # never going to be recorded (the parent lost its database while recording, say).
+    parents = [
+        r.rq_job_id
+        for r in group
+        if (w := seen.alive.get(r.worker_name)) is not None
+        and w.parent_records
+        and w.current_job != r.rq_job_id
+    ]
+    unrecorded = max(quiet, 2 * settle)
+    long_ended = rqstate.ended_before(queue, parents, timezone.now().timestamp() - unrecorded)
     grace = float(conf.get("TIMEOUT_GRACE"))
     now = timezone.now()
     for row in group:
@@ -148,8 +160,11 @@ def _orphaned_runs(
             # A worker that runs jobs in its own process records the outcome before RQ moves
             # on; one that has moved on to another job (or to none) will never record this.
             why = f"worker {row.worker_name} moved on without recording an outcome"
-        # A living BatchWorker's parent records the outcome itself, just after its work
-        # horse (and with it the RQ job) ended: only the time limit applies to it.
+        elif row.rq_job_id in long_ended:
+            why = f"its RQ job ended over {int(unrecorded)}s ago and worker {row.worker_name} "
+            why += "did not record an outcome"
+        # Otherwise a living BatchWorker's parent records the outcome itself, just after its
+        # work horse (and with it the RQ job) ended: only the time limit applies to it.
         limit_s = (row.timeout or default_timeout(queue)) + grace + 60
         ran = (now - row.started_at).total_seconds() if row.started_at else 0.0
         if why is None and ran > limit_s:

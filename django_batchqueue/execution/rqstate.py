@@ -182,6 +182,29 @@ def _look(
     return seen
 
 
+def ended_before(queue_name: str, rq_job_ids: Sequence[str], cutoff: float) -> set[str]:
+    """The RQ jobs that ended (finished, failed, stopped) before ``cutoff`` (a Unix time)."""
+    from rq.utils import utcparse
+
+    if not rq_job_ids:
+        return set()
+    queue = get_queue(queue_name)
+    with queue.connection.pipeline(transaction=False) as pipe:
+        for rq_id in rq_job_ids:
+            pipe.hmget(queue.job_class.key_for(rq_id), "status", "ended_at")
+        found = pipe.execute()
+    ended = set()
+    for rq_id, (status, ended_at) in zip(rq_job_ids, found, strict=True):
+        text = _text(ended_at)
+        if _text(status) in _DONE and text:
+            try:
+                if utcparse(text).timestamp() < cutoff:
+                    ended.add(rq_id)
+            except ValueError:
+                continue
+    return ended
+
+
 def _members(values: Any) -> set[str]:
     return {v.decode() if isinstance(v, bytes) else str(v) for v in values}
 

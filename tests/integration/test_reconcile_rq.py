@@ -76,3 +76,29 @@ def test_lost_rows_are_found_behind_any_number_of_healthy_ones(manager, clean_re
     assert drain() == 4 * 25 + 5
     assert {Batch.objects.get(pk=b).status for b in [*healthy, lost]} == {"completed"}
     assert reconcile(grace_seconds=0).changed == 0
+
+
+def test_a_live_batch_worker_that_never_recorded_an_ended_run_is_failed_over(manager, clean_redis):
+    """A forking worker's parent records a run right after its RQ job ends; a run whose RQ job
+    ended long ago on a parent that moved on was never going to be (it lost its database)."""
+    from django.utils import timezone
+    from rq.utils import utcformat
+
+    from django_batchqueue.execution.queues import mark_parent_records
+    from django_batchqueue.storage import get_storage
+
+    batch_id = manager.batch([{"class": Square, "args": {"n": 2}}]).retry(1).dispatch()
+    row = _only_row(batch_id)
+    get_storage().claim_and_load(row.pk, row.rq_job_id, "parent")
+    clean_redis.hset("rq:worker:parent", mapping={"state": "idle"})
+    mark_parent_records(clean_redis, "rq:worker:parent")
+    key = f"rq:job:{row.rq_job_id}"
+    just_now = utcformat(timezone.now())
+    clean_redis.hset(key, mapping={"status": "finished", "ended_at": just_now})
+    assert reconcile(grace_seconds=0).orphaned_runs == 0  # the parent is recording it now
+    long_ago = utcformat(timezone.now() - timezone.timedelta(minutes=5))
+    clean_redis.hset(key, "ended_at", long_ago)
+    report = reconcile(grace_seconds=0)
+    assert report.orphaned_runs == 1, report.details
+    assert "did not record an outcome" in report.details[0]
+    assert _only_row(batch_id).status == "queued"  # retried
