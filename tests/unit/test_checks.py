@@ -170,6 +170,8 @@ def test_rq_queues_that_is_not_a_dict_does_not_crash_the_check():
         assert ids(checks.check_settings()) == ["django_batchqueue.E001"]
 
 
+# Django 6's model checks ask the database whether it supports JSON fields.
+@pytest.mark.django_db
 def test_manage_py_check_fails_on_a_bad_value_and_names_it():
     with (
         override_settings(BATCHQUEUE={**settings.BATCHQUEUE, "MAX_PAYLOAD_BYTES": "lots"}),
@@ -178,6 +180,7 @@ def test_manage_py_check_fails_on_a_bad_value_and_names_it():
         call_command("check")
 
 
+@pytest.mark.django_db
 def test_the_test_settings_pass_manage_py_check():
     call_command("check")  # raises SystemCheckError on any error
 
