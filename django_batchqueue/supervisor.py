@@ -6,8 +6,9 @@ each job begins (with its deadline) and ends. The parent only watches:
 
 - the horse dies (killed, out of memory, ``os._exit``) mid-job: the parent records that run as
   a failed attempt at once (retried by the job's policy) and forks a new horse;
-- the horse overruns a job's deadline (its timeout plus twice ``TIMEOUT_GRACE``: the horse's own
-  timeout escalation had its chance): the parent kills it, records the run, forks a new one;
+- the horse overruns a job's deadline (its timeout plus twice ``TIMEOUT_GRACE``, once the
+  horse's own timeout escalation had its chance; a job stuck where signals are not delivered):
+  the parent kills it, records the run, forks a new one;
 - the horse ends its round of jobs: a new horse is forked (memory a job leaked goes with it);
 - SIGTERM / SIGINT: passed on to the horse (a second one stops it at once); the parent exits
   once the horse has.
@@ -154,7 +155,7 @@ class Supervisor:
     def _ended(self, status: int, running: Running | None, killed_for: str) -> int:
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
         if running is not None:
-            how = killed_for or _how_it_ended(status)
+            how = killed_for or how_it_ended(status)
             try:
                 self.record_lost(running, f"WorkerLost: the work horse {how} while running the job")
             except Exception:
@@ -164,7 +165,7 @@ class Supervisor:
             return -1
         if code in (ROUND_DONE, STOPPED):
             return code
-        logger.warning("batchqueue: the work horse of %s %s", self.name, _how_it_ended(status))
+        logger.warning("batchqueue: the work horse of %s %s", self.name, how_it_ended(status))
         return -1
 
 
@@ -186,7 +187,10 @@ def _reap(pid: int) -> tuple[bool, int]:
     return found == pid, status
 
 
-def _how_it_ended(status: int) -> str:
+def how_it_ended(status: int | None) -> str:
+    """``was killed by signal 9`` or ``exited with code 1``, from a ``waitpid`` status."""
+    if status is None:
+        return "ended"
     if os.WIFSIGNALED(status):
         return f"was killed by signal {os.WTERMSIG(status)}"
     if os.WIFEXITED(status):
@@ -195,9 +199,12 @@ def _how_it_ended(status: int) -> str:
 
 
 def deadline_seconds(job: Any, grace: float) -> float:
-    """How long the parent lets a horse run ``job``: its timeout plus twice the grace (the
-    horse's own escalation ends a job by then), or a day for a job without a timeout."""
+    """How long the parent lets a horse run ``job``. A batch job's RQ timeout is its own
+    timeout plus ``TIMEOUT_GRACE``; the horse's own escalation ends a job that ignores it one
+    more grace period later (:func:`~django_batchqueue.execution.timeouts.job_timeout`), so the
+    parent steps in a second after that: the job's timeout plus twice the grace, plus 1 s. A
+    job without a timeout gets a day."""
     timeout = getattr(job, "timeout", None)
     if timeout is None or timeout < 0:
         return 86400.0
-    return float(timeout) + 2 * grace
+    return float(timeout) + grace + 1.0

@@ -33,15 +33,18 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.utils.module_loading import autodiscover_modules
 from rq import SimpleWorker, Worker
 
-from . import conf
+from . import conf, supervisor
 from .execution import handoff
+from .execution.queues import RUNNER
 from .liveness import Heartbeat
 from .outages import REDIS_ERRORS, die_with_parent, wait_for_redis
+from .supervisor import how_it_ended
 
 logger = logging.getLogger(__name__)
 
@@ -107,22 +110,27 @@ class BatchWorkerMixin:
             lambda: bool(getattr(self, "_stop_requested", False)),
         )
 
-    def check_for_suspension(self, burst: bool) -> None:
+    def _until_redis(self, doing: str, step: Callable[[], Any]) -> Any:
+        """``step()``, again each time Redis is back after an error; :data:`_GAVE_UP` if a
+        stop was requested while waiting."""
         while True:
             try:
-                return super().check_for_suspension(burst)  # type: ignore[misc]
+                return step()
             except REDIS_ERRORS:
-                if not self._wait_for_redis("checking for suspension"):
-                    return None
+                if not self._wait_for_redis(doing):
+                    return _GAVE_UP
+
+    def check_for_suspension(self, burst: bool) -> None:
+        parent: Any = super()
+        self._until_redis("checking for suspension", lambda: parent.check_for_suspension(burst))
 
     def dequeue_job_and_maintain_ttl(self, *args: Any, **kwargs: Any) -> Any:
         # RQ retries its dequeue on Redis errors, but not the state update before it.
-        while True:
-            try:
-                return super().dequeue_job_and_maintain_ttl(*args, **kwargs)  # type: ignore[misc]
-            except REDIS_ERRORS:
-                if not self._wait_for_redis("waiting for a job"):
-                    return None
+        parent: Any = super()
+        found = self._until_redis(
+            "waiting for a job", lambda: parent.dequeue_job_and_maintain_ttl(*args, **kwargs)
+        )
+        return None if found is _GAVE_UP else found
 
     def execute_job(self, job: Any, queue: Any) -> None:
         if self._heartbeat is not None:
@@ -297,7 +305,7 @@ class BatchWorker(BatchWorkerMixin, Worker):
             record_lost_run(
                 job.args[0] if job.args else None,
                 job.id,
-                f"WorkerLost: the work horse {_how_it_ended(ret_val)} while running the job",
+                f"WorkerLost: the work horse {how_it_ended(ret_val)} while running the job",
             )
         except Exception:
             logger.warning("batchqueue: could not record a lost run of %s", job.id, exc_info=True)
@@ -307,15 +315,8 @@ def _never() -> bool:
     return False
 
 
-def _how_it_ended(wait_status: int | None) -> str:
-    """``was killed by signal 9`` or ``exited with code 1``, from a ``waitpid`` status."""
-    if wait_status is None:
-        return "ended"
-    if os.WIFSIGNALED(wait_status):
-        return f"was killed by signal {os.WTERMSIG(wait_status)}"
-    if os.WIFEXITED(wait_status):
-        return f"exited with code {os.WEXITSTATUS(wait_status)}"
-    return f"ended (wait status {wait_status})"
+#: What :meth:`BatchWorkerMixin._until_redis` returns when a stop was requested meanwhile.
+_GAVE_UP = object()
 
 
 def _rq_failure_reason(job: Any) -> str:
@@ -343,7 +344,6 @@ class PersistentBatchWorker(SimpleBatchWorker):
     """
 
     def work(self, burst: bool = False, **kwargs: Any) -> bool:  # type: ignore[override]
-        from . import supervisor
         from .execution.recovery import record_lost_run
 
         base = self.name
@@ -371,9 +371,6 @@ class PersistentBatchWorker(SimpleBatchWorker):
         return True
 
     def execute_job(self, job: Any, queue: Any) -> None:
-        from . import supervisor
-        from .execution.queues import RUNNER
-
         reports: supervisor.Reports | None = getattr(self, "_reports", None)
         if reports is not None:
             row_id = job.args[0] if job.func_name == RUNNER and job.args else None

@@ -499,3 +499,35 @@ class LeaksTransaction(Job):
             record("leaked", mode=mode)  # never committed: rolled back with the transaction
         record("leaks:done", attempt=self.attempt)
         return self.attempt
+
+
+class BlocksAlarms(Job):
+    """Blocks SIGALRM, so no timeout can reach it in its own process (like code stuck in C)."""
+
+    timeout = 1
+
+    def run(self, seconds=60, **kwargs):
+        import signal
+
+        record("blocks_alarms:start", pid=os.getpid())
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(seconds)
+        record("blocks_alarms:end")
+        return "overslept"
+
+
+class SwallowsEverything(Job):
+    """Catches BaseException too, JobTimeoutIgnored included, and keeps going."""
+
+    timeout = 1
+
+    def run(self, seconds=60, **kwargs):
+        record("swallows_all:start", pid=os.getpid())
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                time.sleep(0.1)
+            except BaseException:
+                pass
+        record("swallows_all:end")
+        return "overslept"

@@ -46,13 +46,43 @@ def test_a_horse_killed_mid_job_is_recorded_at_once_and_replaced(manager, worker
     assert workers.procs[0].poll() is None
 
 
-def test_a_horse_stuck_past_its_deadline_is_killed(manager, workers):
-    batch_id = manager.batch([{"class": "tests.testapp.jobs.SwallowsTimeout"}]).dispatch()
-    workers.start(1, worker_class=PERSISTENT, env={**FAST, "BATCHQUEUE_TEST_TIMEOUT_GRACE": "2"})
+@pytest.fixture
+def short_grace(settings):
+    """TIMEOUT_GRACE 2 s for the dispatcher (the RQ job's timeout) and, through the
+    environment, for the workers."""
+    settings.BATCHQUEUE = {**settings.BATCHQUEUE, "TIMEOUT_GRACE": 2}
+    return {**FAST, "BATCHQUEUE_TEST_TIMEOUT_GRACE": "2"}
+
+
+def test_a_horse_no_timeout_can_reach_is_killed_by_its_parent(manager, workers, short_grace):
+    batch_id = manager.batch([{"class": "tests.testapp.jobs.BlocksAlarms"}]).dispatch()
+    workers.start(1, worker_class=PERSISTENT, env=short_grace)
+    wait_for(lambda: Event.objects.filter(label="blocks_alarms:start").exists(), message="start")
+    started = time.monotonic()
+    batch = final(batch_id, timeout=30)
+    took = time.monotonic() - started
+    row = BatchJob.objects.get(batch_id=batch_id)
+    assert batch.status == "failed"
+    assert row.error == (
+        "WorkerLost: the work horse was killed by its worker for running past its timeout "
+        "while running the job"
+    ), row.error
+    assert 1 + 2 * 2 <= took < 1 + 2 * 2 + 1 + 4, took  # timeout + 2 x grace + 1 s, + slack
+    assert not Event.objects.filter(label="blocks_alarms:end").exists()
+    assert workers.procs[0].poll() is None
+
+
+def test_a_job_that_swallows_even_the_second_stop_ends_its_horse(manager, workers, short_grace):
+    batch_id = manager.batch([{"class": "tests.testapp.jobs.SwallowsEverything"}]).dispatch()
+    then = manager.batch([{"class": "tests.testapp.jobs.Square", "args": {"n": 5}}]).dispatch()
+    workers.start(1, worker_class=PERSISTENT, env=short_grace)
     batch = final(batch_id, timeout=30)
     row = BatchJob.objects.get(batch_id=batch_id)
     assert batch.status == "failed"
-    assert row.error.startswith("JobTimeoutIgnored"), row.error
+    # JobTimeout at 1 s, JobTimeoutIgnored at 3 s, both swallowed; the horse exits at 5 s.
+    assert row.error == "WorkerLost: the work horse exited with code 75 while running the job"
+    assert final(then).status == "completed"  # a new horse carries on
+    assert workers.procs[0].poll() is None
 
 
 def test_sigterm_lets_the_running_job_finish_then_the_worker_exits(manager, workers):
