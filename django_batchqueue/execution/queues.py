@@ -179,18 +179,6 @@ def enqueue_on_commit(items: list[Enqueue]) -> None:
         transaction.on_commit(lambda: enqueue_now(items))
 
 
-def existing_rq_jobs(queue_name: str, rq_job_ids: list[str]) -> set[str]:
-    """Which of these RQ job ids still exist in Redis."""
-    if not rq_job_ids:
-        return set()
-    queue = get_queue(queue_name)
-    with queue.connection.pipeline(transaction=False) as pipe:
-        for rq_id in rq_job_ids:
-            pipe.exists(queue.job_class.key_for(rq_id))
-        flags = pipe.execute()
-    return {rq_id for rq_id, exists in zip(rq_job_ids, flags, strict=True) if exists}
-
-
 def scheduled_to_now(queue_names: Iterable[str]) -> int:
     """Move every scheduled (delayed) RQ job on these queues to the front of its queue now."""
     from rq.registry import ScheduledJobRegistry
@@ -227,44 +215,8 @@ def worker_name(rq_job: Any = None) -> str:
 
 # --------------------------------------------------------------------------- reconciliation
 
-#: RQ job statuses that mean the RQ job will not (or no longer) run the row.
-RQ_DONE_STATUSES = frozenset({"finished", "failed", "stopped", "canceled"})
-
-
-def rq_job_statuses(queue_name: str, rq_job_ids: list[str]) -> dict[str, str | None]:
-    """RQ's status of each RQ job (``None`` when the job no longer exists in Redis)."""
-    if not rq_job_ids:
-        return {}
-    queue = get_queue(queue_name)
-    with queue.connection.pipeline(transaction=False) as pipe:
-        for rq_id in rq_job_ids:
-            pipe.hget(queue.job_class.key_for(rq_id), "status")
-        raw = pipe.execute()
-    return {
-        rq_id: (value.decode() if isinstance(value, bytes) else value)
-        for rq_id, value in zip(rq_job_ids, raw, strict=True)
-    }
-
-
 #: Field a BatchWorker adds to its RQ worker hash: its parent records every outcome itself.
 PARENT_RECORDS_FIELD = "batchqueue_parent_records"
-
-
-def live_workers(queue_name: str, worker_names: list[str]) -> dict[str, bool]:
-    """Which of these RQ workers are registered (heartbeat key not expired), each mapped to
-    whether it is a worker whose parent records its jobs' outcomes (a ``BatchWorker``)."""
-    if not worker_names:
-        return {}
-    from rq import Worker
-
-    queue = get_queue(queue_name)
-    with queue.connection.pipeline(transaction=False) as pipe:
-        for name in worker_names:
-            key = Worker.redis_worker_namespace_prefix + name
-            pipe.exists(key)
-            pipe.hget(key, PARENT_RECORDS_FIELD)
-        flags = pipe.execute()
-    return {name: bool(flags[2 * i + 1]) for i, name in enumerate(worker_names) if flags[2 * i]}
 
 
 def mark_parent_records(connection: Any, worker_key: str) -> None:
