@@ -11,8 +11,12 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_QUEUE": "batchjob",
     # .queue(name) -> RQ_QUEUES name.
     "NAMED_QUEUES": {},
-    # Where batch state lives. Only "sql" is available in this release.
+    # Where batch state lives: "sql" (the Batch/BatchJob models) or "redis".
     "STORAGE": "sql",
+    # Redis storage: its Redis (None: the default queue's), and how long a finished batch tree
+    # is kept once its outcome was acted on, in seconds (None or 0: until pruned).
+    "REDIS_STORAGE_URL": None,
+    "REDIS_TTL": 7 * 24 * 3600,
     # Largest JSON payload (args of one job, context, callback args) accepted at dispatch, in bytes.
     "MAX_PAYLOAD_BYTES": 1_000_000,
     # Module prefixes (besides installed apps) that a worker may import job classes from.

@@ -38,6 +38,8 @@ KEY_IDS: dict[str, str] = {
     "API_USERS_SEE_OWN_BATCHES": "django_batchqueue.E014",
     "RELEASE_WINDOW": "django_batchqueue.E016",
     "HORSE_MAX_JOBS": "django_batchqueue.E017",
+    "REDIS_STORAGE_URL": "django_batchqueue.E018",
+    "REDIS_TTL": "django_batchqueue.E019",
 }
 NOT_A_DICT_ID = "django_batchqueue.E015"
 UNKNOWN_KEY_ID = "django_batchqueue.W001"
@@ -246,6 +248,34 @@ def _seconds(*, zero_ok: bool) -> Validator:
     return validator
 
 
+def _redis_url(key: str, value: Any, rq_queues: Collection[str]) -> Messages:
+    if value is None or (
+        isinstance(value, str) and value.startswith(("redis://", "rediss://", "unix://"))
+    ):
+        return []
+    return [
+        _error(
+            key,
+            value,
+            "it must be a Redis URL (redis://, rediss:// or unix://) or None",
+            "For example 'redis://127.0.0.1:6379/2'; None uses the default queue's Redis",
+        )
+    ]
+
+
+def _redis_ttl(key: str, value: Any, rq_queues: Collection[str]) -> Messages:
+    if value is None or (_is_int(value) and value >= 0):
+        return []
+    return [
+        _error(
+            key,
+            value,
+            "it must be a whole number of seconds, 0 or more, or None (0/None: keep until pruned)",
+            f"For example {conf.DEFAULTS[key]} (7 days)",
+        )
+    ]
+
+
 def _boolean(key: str, value: Any, rq_queues: Collection[str]) -> Messages:
     if isinstance(value, bool):
         return []
@@ -339,6 +369,8 @@ VALIDATORS: dict[str, Validator] = {
     "DEFAULT_QUEUE": _default_queue,
     "NAMED_QUEUES": _named_queues,
     "STORAGE": _storage,
+    "REDIS_STORAGE_URL": _redis_url,
+    "REDIS_TTL": _redis_ttl,
     "MAX_PAYLOAD_BYTES": _max_payload_bytes,
     "JOB_MODULES": _job_modules,
     "TIMEOUT_GRACE": _seconds(zero_ok=True),

@@ -124,6 +124,8 @@ RQ = {
     )
 }
 BATCHQUEUE = {
+    # BATCHQUEUE_TEST_STORAGE=redis runs the suite's Redis-storage tier on the storage it names.
+    "STORAGE": os.environ.get("BATCHQUEUE_TEST_STORAGE", "sql"),
     "NAMED_QUEUES": {"email-processing": "email-chain"},
     "JOB_MODULES": ["bench"],  # the stress test runs bench/stress_jobs.py
     # Crash tests shorten these (worker subprocesses read them from the environment).

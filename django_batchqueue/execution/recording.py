@@ -20,6 +20,7 @@ from typing import Any
 from django.db import InterfaceError, OperationalError, connections
 
 from .. import signals
+from ..outages import REDIS_ERRORS
 from ..serialization import dumps
 from ..states import BatchStatus, JobKind
 from ..storage import get_storage
@@ -28,6 +29,8 @@ from . import outcomes
 logger = logging.getLogger(__name__)
 
 DB_RETRIES = 3
+#: On Redis storage, how long recording waits for a lost Redis to come back, in seconds.
+STORAGE_OUTAGE_LIMIT = 300.0
 
 
 def describe(exc: BaseException) -> str:
@@ -37,20 +40,41 @@ def describe(exc: BaseException) -> str:
 
 
 def with_db_retry(action: Callable[[], Any]) -> Any:
-    """Run a bookkeeping transaction, reconnecting if the database connection dropped."""
-    for attempt in range(1, DB_RETRIES + 1):
+    """Run a bookkeeping transaction, reconnecting if the database connection dropped, and (on
+    Redis storage) waiting for a lost Redis to come back: a run's outcome is recorded whatever
+    happened to the storage meanwhile. A transition whose answer was lost with the connection
+    is answered "not done" when tried again; reconcile then finishes what it would have
+    started."""
+    db_attempts = redis_attempts = 0
+    since, storage_errors = time.monotonic(), _storage_redis_errors()
+    while True:
         try:
             return action()
+        except storage_errors:
+            redis_attempts += 1
+            if time.monotonic() - since > STORAGE_OUTAGE_LIMIT:
+                raise
+            if redis_attempts == 1:
+                logger.warning("batchqueue: storage Redis lost while recording a run; waiting")
+            time.sleep(min(0.2 * redis_attempts, 5.0))
         except (OperationalError, InterfaceError):
-            if attempt == DB_RETRIES:
+            db_attempts += 1
+            if db_attempts == DB_RETRIES:
                 raise
             logger.warning(
                 "batchqueue: database error while recording a run; reconnecting", exc_info=True
             )
             for conn in connections.all(initialized_only=True):
                 conn.close()
-            time.sleep(0.2 * attempt)
-    return None
+            time.sleep(0.2 * db_attempts)
+
+
+def _storage_redis_errors() -> tuple[type[BaseException], ...]:
+    """What a lost storage Redis raises, when storage is Redis (else nothing: on SQL storage a
+    Redis error while recording is the queue's, and the worker's outage handling owns it)."""
+    from ..storage.redis import RedisStorage
+
+    return REDIS_ERRORS if isinstance(get_storage(), RedisStorage) else ()
 
 
 @dataclass

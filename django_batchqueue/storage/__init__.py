@@ -1,9 +1,9 @@
 """Where batch state lives. The engine reaches storage only through :func:`get_storage`.
 
-``BATCHQUEUE["STORAGE"]`` names the backend by alias (``"sql"``; ``"memory"`` for tests) or by
-the dotted path of a class implementing :class:`~django_batchqueue.storage.base.Storage`, the
-way DRF resolves its import strings. One instance per configured value is kept, so
-``override_settings`` switches backends.
+``BATCHQUEUE["STORAGE"]`` names the backend by alias (``"sql"``, ``"redis"``; ``"memory"`` for
+tests) or by the dotted path of a class implementing
+:class:`~django_batchqueue.storage.base.Storage`, the way DRF resolves its import strings.
+One instance per configured value is kept, so ``override_settings`` switches backends.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from .base import Storage
 ALIASES = {
     "sql": "django_batchqueue.storage.sql.SQLStorage",
     "memory": "django_batchqueue.storage.memory.MemoryStorage",
+    "redis": "django_batchqueue.storage.redis.RedisStorage",
 }
 
 
