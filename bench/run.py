@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +44,10 @@ TARGETS = {"throughput": 1.3, "dispatch": 1.5}
 
 
 def _setup(db: str) -> None:
+    """``db``: "sqlite", "postgres", or "redis" (Redis storage; the models on SQLite, unused)."""
+    if db == "redis":
+        os.environ["BENCH_STORAGE"] = "redis"  # worker processes inherit it
+        db = "sqlite"
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
     os.environ["BENCH_DB"] = db
     sys.path.insert(0, str(ROOT))
@@ -182,7 +187,7 @@ def _dispatch(m: int) -> tuple[float, float]:
     from rq import Queue
 
     from django_batchqueue import BatchManager
-    from django_batchqueue.models import Batch
+    from django_batchqueue.storage import get_storage
 
     queue = _queue()
     start = time.perf_counter()
@@ -198,8 +203,8 @@ def _dispatch(m: int) -> tuple[float, float]:
         .dispatch()
     )
     ours = time.perf_counter() - start
+    get_storage().delete_batches([uuid.UUID(batch_id)])
     queue.connection.flushdb()
-    Batch.objects.filter(pk=batch_id).delete()
     return raw, ours
 
 
@@ -235,7 +240,9 @@ def child(args: argparse.Namespace) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", default="sqlite,postgres")
+    parser.add_argument(
+        "--db", default="sqlite,postgres", help="any of sqlite, postgres, redis (Redis storage)"
+    )
     parser.add_argument(
         "--workers", default=",".join(WORKER_CLASSES), help=f"any of {', '.join(WORKER_CLASSES)}"
     )

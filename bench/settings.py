@@ -34,6 +34,8 @@ REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14")
 BENCH_QUEUES = ("batchjob", "bench-simple", "bench-persistent", "raw-fork", "raw-simple")
 RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300} for name in BENCH_QUEUES}
 BATCHQUEUE = {
+    # BENCH_STORAGE=redis: batch state on Redis storage (bench/run.py --db redis).
+    "STORAGE": os.environ.get("BENCH_STORAGE", "sql"),
     "JOB_MODULES": ["bench"],
     # Raw RQ's throughput is read from RQ's per-worker success counters, which a recycled
     # PersistentBatchWorker horse takes with it: no recycling during a bench run.

@@ -87,6 +87,9 @@ def reconcile(
     queues = get_storage().open_queues()
     report.promoted_retries = sum(_safely(promote_due_scheduled, [q]) or 0 for q in queues)
     _stalled_batches(report, cutoff, page)
+    forget = getattr(get_storage(), "forget_expired", None)  # Redis storage: expired trees
+    if forget is not None:
+        _safely(forget)
     return report
 
 

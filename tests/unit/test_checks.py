@@ -29,8 +29,11 @@ BAD = [
     ("NAMED_QUEUES", ["email-chain"], "['email-chain']"),
     ("NAMED_QUEUES", {"mail": 7}, "7"),
     ("NAMED_QUEUES", {3: "batchjob"}, "3"),
-    ("STORAGE", "redis", "'redis'"),
+    ("STORAGE", "mongo", "'mongo'"),
     ("STORAGE", None, "None"),
+    ("REDIS_TTL", -1, "-1"),
+    ("REDIS_TTL", "7d", "'7d'"),
+    ("REDIS_STORAGE_URL", "127.0.0.1:6379", "'127.0.0.1:6379'"),
     ("MAX_PAYLOAD_BYTES", "lots", "'lots'"),
     ("MAX_PAYLOAD_BYTES", 0, "0"),
     ("MAX_PAYLOAD_BYTES", -5, "-5"),
@@ -144,7 +147,7 @@ def test_the_default_queue_must_exist_even_when_not_configured():
 
 
 def test_several_bad_keys_give_one_error_each():
-    bad = {"MAX_PAYLOAD_BYTES": "lots", "JOB_MODULES": "shop", "STORAGE": "redis"}
+    bad = {"MAX_PAYLOAD_BYTES": "lots", "JOB_MODULES": "shop", "STORAGE": "mongo"}
     with override_settings(RQ_QUEUES=QUEUES, BATCHQUEUE=bad):
         assert sorted(ids(checks.check_settings())) == [
             "django_batchqueue.E003",

@@ -119,7 +119,8 @@ class RedisUpkeep(RedisReads, RedisWrites):
 
     def forget_expired(self) -> int:
         """Drop index entries of trees whose keys expired (their TTL ran out); returns how
-        many trees. Reads skip such entries anyway; this keeps the indexes small."""
+        many trees. Reads skip such entries anyway; each reconcile pass calls this to keep the
+        indexes small."""
         now = score(datetime.now().astimezone())
         gone = self.client.zrangebyscore(self.key("expiring"), "-inf", now)
         stale = [b for b in gone if not self.client.exists(self.key("b:", b))]
