@@ -196,6 +196,21 @@ def test_a_redis_restart_from_its_aof_leaves_no_batch_stuck(
     assert Event.objects.filter(label="callback:cb").count() == 1
 
 
+def test_cancel_and_retry_failed_when_a_counter_does_not_change(manager):
+    """Cancelling a batch with nothing waiting (every job already handed to RQ) and retrying a
+    batch with failures but no cancellations lower a counter by zero."""
+    queued = manager.batch([{"class": "tests.testapp.jobs.Square", "args": {"n": 2}}]).dispatch()
+    assert manager.cancel(queued) is True
+    assert manager.get_batch(queued).status == "cancelled"
+    failing = manager.batch([{"class": "tests.testapp.jobs.Boom", "max_retries": 0}]).dispatch()
+    drain()
+    assert manager.get_batch(failing).status == "failed"
+    assert manager.retry_failed(failing) == 1
+    (row,) = _jobs(failing)
+    assert (row.status, row.attempts, row.error) == ("queued", 0, "")
+    assert manager.get_batch(failing).failed_jobs == 0
+
+
 def test_prune_and_reconcile_commands_work_on_redis_storage(manager, redis_storage):
     old = manager.batch([{"class": "tests.testapp.jobs.Square", "args": {"n": 2}}]).dispatch()
     drain()

@@ -18,6 +18,8 @@ Indexes kept by :lua:`set_status` (one place, so no transition forgets one):
 
 from __future__ import annotations
 
+#: (Counters are lowered with ``0 - n``, never ``-n``: Lua's ``-0`` reaches Redis as "-0",
+#: which HINCRBY refuses as not an integer.)
 HEADER = r"""
 local P, NOW, NOWS = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local NESTED_UNDO = 'django_batchqueue:nested-batch'
@@ -235,7 +237,7 @@ for _, id in ipairs(redis.call('ZRANGE', P .. 'p:' .. batch, 0, n - 1)) do
   end
   out[#out + 1] = {id, rq, str(k, 'timeout'), kind}
 end
-redis.call('HINCRBY', bk, 'waiting_jobs', -#out)
+redis.call('HINCRBY', bk, 'waiting_jobs', 0 - #out)
 return out
 """
 
@@ -274,7 +276,7 @@ end
 if waiting + queued > 0 then
   local bk = bkey(batch)
   redis.call('HINCRBY', bk, 'cancelled_jobs', waiting + queued)
-  redis.call('HINCRBY', bk, 'waiting_jobs', -waiting)
+  redis.call('HINCRBY', bk, 'waiting_jobs', 0 - waiting)
   touch(batch)
 end
 return waiting + queued
@@ -384,8 +386,8 @@ for _, id in ipairs(redis.call('ZRANGE', P .. 'm:' .. batch, 0, -1)) do
     out[#out + 1] = id
   end
 end
-redis.call('HINCRBY', bk, 'failed_jobs', -failed)
-redis.call('HINCRBY', bk, 'cancelled_jobs', -cancelled)
+redis.call('HINCRBY', bk, 'failed_jobs', 0 - failed)
+redis.call('HINCRBY', bk, 'cancelled_jobs', 0 - cancelled)
 redis.call('HINCRBY', bk, 'waiting_jobs', #out)
 touch(batch)
 return out
