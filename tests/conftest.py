@@ -154,6 +154,17 @@ def private_redis(tmp_path, settings, monkeypatch):
     reset_queue_cache()
 
 
+@pytest.fixture(params=["sql", "redis"])
+def each_storage(request, settings):
+    """Run the test on SQL storage and again on Redis storage (``STORAGE = "redis"``). A test
+    marked ``sql_only`` (with the reason) is about what only SQL storage does."""
+    marker = request.node.get_closest_marker("sql_only")
+    if request.param == "redis" and marker is not None:
+        pytest.skip(f"SQL storage only: {marker.args[0]}")
+    settings.BATCHQUEUE = {**settings.BATCHQUEUE, "STORAGE": request.param}
+    return request.param
+
+
 def _db_env() -> dict[str, str]:
     from django.db import connection
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from django_batchqueue.models import BatchJob
 from django_batchqueue.testing import drain
+from tests.reads import job, jobs
 from tests.testapp.jobs import (
     Boom,
     Echo,
@@ -14,7 +14,7 @@ from tests.testapp.jobs import (
 )
 from tests.testapp.models import Event
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("each_storage")]
 
 
 def test_on_complete_gets_its_args_and_the_outcome(manager):
@@ -40,9 +40,7 @@ def test_names_run_does_not_accept_are_left_out(manager):
     drain()
     events = [e.payload for e in Event.objects.filter(label="callback:narrow")]
     assert events == [{"batch_id": batch_id, "status": "failed"}] * 2
-    assert set(BatchJob.objects.filter(kind="callback").values_list("status", flat=True)) == {
-        "completed"
-    }
+    assert {r.status for r in jobs(batch_id, "callback")} == {"completed"}
 
 
 def test_callbacks_can_be_decorated_functions_and_paths(manager):
@@ -57,6 +55,6 @@ def test_callbacks_can_be_decorated_functions_and_paths(manager):
 def test_a_failing_callback_is_recorded_and_does_not_change_the_batch(manager):
     batch_id = manager.batch([Echo]).on_complete(Boom).dispatch()
     drain()
-    cb = BatchJob.objects.get(batch_id=batch_id, kind="callback")
+    cb = job(batch_id, "callback")
     assert cb.status == "failed" and "boom" in cb.error
     assert manager.get_batch(batch_id).status == "completed"

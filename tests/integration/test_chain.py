@@ -3,12 +3,13 @@
 import pytest
 
 from django_batchqueue.execution.queues import get_queue
-from django_batchqueue.models import Batch, BatchJob
 from django_batchqueue.testing import drain
+from tests.reads import batch as read_batch
+from tests.reads import jobs
 from tests.testapp.jobs import Boom, RecordCallback, Step
 from tests.testapp.models import Event
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("each_storage")]
 
 
 def steps(*names):
@@ -18,11 +19,7 @@ def steps(*names):
 def test_only_the_first_step_is_enqueued_at_dispatch(manager):
     batch_id = manager.chain(steps("a", "b", "c")).dispatch()
     assert get_queue("batchjob").count == 1
-    statuses = list(
-        BatchJob.objects.filter(batch_id=batch_id)
-        .order_by("position")
-        .values_list("status", flat=True)
-    )
+    statuses = [r.status for r in jobs(batch_id)]
     assert statuses == ["queued", "pending", "pending"]
 
 
@@ -33,7 +30,7 @@ def test_each_step_sees_the_context_of_the_ones_before(manager):
     assert drain() == 3
     seen = [e.payload["seen"] for e in Event.objects.filter(label="step")]
     assert seen == [[], ["reserve"], ["reserve", "charge"]]
-    batch = Batch.objects.get(pk=batch_id)
+    batch = read_batch(batch_id)
     assert batch.context == {
         "order_id": 123,
         "steps": ["reserve", "charge", "ship"],
@@ -53,12 +50,10 @@ def test_a_failed_step_cancels_the_rest_and_runs_on_failure_once(manager):
         .dispatch()
     )
     drain()
-    batch = Batch.objects.get(pk=batch_id)
+    batch = read_batch(batch_id)
     assert batch.status == "failed" and batch.error == "RuntimeError: payment refused"
     assert (batch.completed_jobs, batch.failed_jobs, batch.cancelled_jobs) == (1, 1, 2)
-    assert list(
-        batch.jobs.filter(kind="job").order_by("position").values_list("status", flat=True)
-    ) == ["completed", "failed", "cancelled", "cancelled"]
+    assert [r.status for r in jobs(batch_id)] == ["completed", "failed", "cancelled", "cancelled"]
     assert [e.payload["name"] for e in Event.objects.filter(label="step")] == ["a"]
     (cb,) = Event.objects.filter(label="callback:chain")
     assert (
@@ -71,4 +66,4 @@ def test_a_failed_step_cancels_the_rest_and_runs_on_failure_once(manager):
 def test_parallel_context_changes_are_not_saved(manager):
     batch_id = manager.batch(steps("x", "y")).set_context({"k": 1}).dispatch()
     drain()
-    assert Batch.objects.get(pk=batch_id).context == {"k": 1}
+    assert read_batch(batch_id).context == {"k": 1}

@@ -4,12 +4,14 @@ import pytest
 from django.db import transaction
 
 from django_batchqueue.execution.queues import get_queue
-from django_batchqueue.models import Batch, BatchJob
+from django_batchqueue.models import Batch
 from django_batchqueue.testing import drain
+from tests.reads import batch as read_batch
+from tests.reads import job, jobs
 from tests.testapp.jobs import Boom, Echo, RecordCallback, Square, SumResults
 from tests.testapp.models import Event, labels
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("each_storage")]
 
 
 def test_every_accepted_definition_form_runs(manager):
@@ -33,17 +35,17 @@ def test_every_accepted_definition_form_runs(manager):
         .dispatch()
     )
     drain()
-    batch = Batch.objects.get(pk=batch_id)
+    batch = read_batch(batch_id)
     assert (batch.status, batch.total_jobs, batch.completed_jobs) == ("completed", 9, 9)
     assert batch.has_compensation
-    jobs = list(batch.jobs.filter(kind="job").order_by("position"))
-    assert [j.position for j in jobs] == list(range(9))
-    assert jobs[0].result["args"] == {"a": 1} and jobs[1].result["args"] == {"b": 2}
-    assert jobs[2].result["args"] == {} and jobs[2].result["context"] == {"shared": True}
-    assert jobs[4].compensation_path == "tests.testapp.jobs.Undo"
-    assert jobs[7].result == 5  # the @job function
-    assert (jobs[8].max_retries, jobs[8].timeout) == (2, 30)
-    assert all(j.result["position"] == j.position for j in jobs if isinstance(j.result, dict))
+    rows = jobs(batch_id)
+    assert [j.position for j in rows] == list(range(9))
+    assert rows[0].result["args"] == {"a": 1} and rows[1].result["args"] == {"b": 2}
+    assert rows[2].result["args"] == {} and rows[2].result["context"] == {"shared": True}
+    assert rows[4].compensation_path == "tests.testapp.jobs.Undo"
+    assert rows[7].result == 5  # the @job function
+    assert (rows[8].max_retries, rows[8].timeout) == (2, 30)
+    assert all(j.result["position"] == j.position for j in rows if isinstance(j.result, dict))
 
 
 def test_results_in_position_order_and_single_result(manager):
@@ -51,9 +53,7 @@ def test_results_in_position_order_and_single_result(manager):
     drain()
     results = manager.get_results(batch_id)
     assert list(results.values()) == [9, 1, 4]
-    ids = list(
-        BatchJob.objects.filter(batch_id=batch_id).order_by("position").values_list("id", flat=True)
-    )
+    ids = [r.id for r in jobs(batch_id)]
     assert list(results) == [str(i) for i in ids]
     assert manager.get_job_result(batch_id, ids[1]) == 1
 
@@ -108,7 +108,7 @@ def test_map_reduce_on_complete_runs_once_with_the_outcome(manager):
         {"total": 285, "status": "completed"}
     ]
     assert labels("callback:") == []  # on_failure never ran
-    callback = BatchJob.objects.get(batch_id=batch_id, kind="callback")
+    callback = job(batch_id, "callback")
     assert (callback.event, callback.status, callback.result) == ("on_complete", "completed", 285)
 
 
@@ -126,15 +126,13 @@ def test_strict_failure_cancels_unstarted_jobs_and_runs_on_failure_once(manager)
         .dispatch()
     )
     drain()
-    batch = Batch.objects.get(pk=batch_id)
+    batch = read_batch(batch_id)
     assert batch.status == "failed"
     assert (batch.completed_jobs, batch.failed_jobs, batch.cancelled_jobs) == (1, 1, 4)
     assert batch.error == "RuntimeError: card declined"
     # Jobs queued on RQ before the failure were skipped by the worker, never run.
     assert [e.payload["n"] for e in Event.objects.filter(label="square")] == [1]
-    assert set(
-        BatchJob.objects.filter(batch_id=batch_id, position__gte=2).values_list("status", flat=True)
-    ) == {"cancelled"}
+    assert {r.status for r in jobs(batch_id, position__gte=2)} == {"cancelled"}
     (cb,) = Event.objects.filter(label="callback:fail")
     assert cb.payload == {
         "batch_id": batch_id,
@@ -146,6 +144,7 @@ def test_strict_failure_cancels_unstarted_jobs_and_runs_on_failure_once(manager)
     assert manager.get_progress(batch_id)["progress_percentage"] == 100
 
 
+@pytest.mark.sql_only("dispatch joins the caller's database transaction")
 def test_enqueue_waits_for_the_outer_transaction(manager):
     queue = get_queue("batchjob")
     with transaction.atomic():
@@ -167,7 +166,7 @@ def test_rq_jobs_carry_only_the_row_id(manager):
     )
     queue = get_queue("batchjob")
     (rq_job,) = queue.get_jobs()
-    row = BatchJob.objects.get(batch_id=batch_id)
+    row = job(batch_id)
     assert rq_job.args == (str(row.pk),) and rq_job.kwargs == {}
     assert rq_job.id == row.rq_job_id
     raw = b"".join(v for v in queue.connection.hgetall(rq_job.key).values())
@@ -177,10 +176,10 @@ def test_rq_jobs_carry_only_the_row_id(manager):
 def test_non_json_result_fails_the_job_with_a_clear_error(manager):
     batch_id = manager.batch(["tests.testapp.jobs.BadResult"]).dispatch()
     drain()
-    job = BatchJob.objects.get(batch_id=batch_id)
-    assert job.status == "failed"
-    assert "result['when'] is not JSON-serializable: object of type object" in job.error
-    assert Batch.objects.get(pk=batch_id).status == "failed"
+    row = job(batch_id)
+    assert row.status == "failed"
+    assert "result['when'] is not JSON-serializable: object of type object" in row.error
+    assert read_batch(batch_id).status == "failed"
 
 
 def test_dispatch_returns_a_uuid_string(manager):
@@ -195,10 +194,11 @@ def test_module_shortcuts():
 
     b = django_batchqueue.batch([Square]).dispatch()
     c = django_batchqueue.chain([Square]).dispatch()
-    assert Batch.objects.get(pk=b).type == "parallel"
-    assert Batch.objects.get(pk=c).type == "sequential"
+    assert read_batch(b).type == "parallel"
+    assert read_batch(c).type == "sequential"
 
 
+@pytest.mark.sql_only("ASYNC_JOB_COMMITS tunes SQL storage's commits")
 @pytest.mark.parametrize("async_commits", [True, False])
 def test_parallel_batch_with_and_without_async_job_commits(manager, settings, async_commits):
     """ASYNC_JOB_COMMITS changes how PostgreSQL commits claims and completions, not results."""
