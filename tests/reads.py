@@ -2,7 +2,7 @@
 
 ``batch(id)`` is the batch's record; ``jobs(id, kind="job", status="failed", position__gte=2)``
 its rows in position order, filtered by field (``__gte`` and ``__in`` as in the ORM);
-``job(...)`` the one row that matches.
+``job(...)`` the one row that matches, whole (with its traceback and its batch).
 """
 
 from __future__ import annotations
@@ -44,4 +44,6 @@ def jobs(batch_id: Any, kind: str | None = "job", order: str = "position", **whe
 def job(batch_id: Any, kind: str | None = "job", **where: Any) -> JobRecord:
     found = jobs(batch_id, kind, **where)
     assert len(found) == 1, f"{len(found)} rows of batch {batch_id} match {kind} {where}"
-    return found[0]
+    whole = get_storage().load_job(found[0].id)  # listings leave tracebacks out
+    assert whole is not None
+    return whole

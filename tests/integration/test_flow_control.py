@@ -7,12 +7,13 @@ from django.core.management import call_command
 
 from django_batchqueue.execution import flow
 from django_batchqueue.execution.queues import get_queue
-from django_batchqueue.models import Batch, BatchJob
 from django_batchqueue.testing import drain
+from tests.reads import batch as read_batch
+from tests.reads import jobs
 from tests.testapp.jobs import Boom, Slow, Square
 from tests.testapp.models import Event
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("each_storage")]
 
 
 def queued_in_rq() -> int:
@@ -31,7 +32,7 @@ def test_redis_holds_only_the_released_jobs_of_a_big_batch(manager, settings, cl
         ).dispatch()
         assert queued_in_rq() == 50  # min(window 50, 4 x 20 workers)
         assert len(clean_redis.keys("rq:job:*")) == 50
-        batch = Batch.objects.get(pk=batch_id)
+        batch = read_batch(batch_id)
         assert (batch.total_jobs, batch.waiting_jobs) == (500, 450)
         assert manager.get_progress(batch_id)["pending_jobs"] == 500  # progress counts them all
         drain(max_jobs=24)
@@ -44,7 +45,7 @@ def test_redis_holds_only_the_released_jobs_of_a_big_batch(manager, settings, cl
         assert drain() == 450
     finally:
         queues._worker_counts.clear()
-    batch = Batch.objects.get(pk=batch_id)
+    batch = read_batch(batch_id)
     assert (batch.status, batch.completed_jobs, batch.waiting_jobs) == ("completed", 500, 0)
     assert list(manager.get_results(batch_id).values()) == [i * i for i in range(500)]
 
@@ -55,7 +56,7 @@ def test_a_cap_is_stored_and_released_in_position_order(manager):
         .max_concurrency(2)
         .dispatch()
     )
-    batch = Batch.objects.get(pk=batch_id)
+    batch = read_batch(batch_id)
     assert (batch.max_concurrency, batch.waiting_jobs, queued_in_rq()) == (2, 4, 2)
     while drain(max_jobs=1):
         assert queued_in_rq() <= 2
@@ -70,7 +71,7 @@ def test_a_strict_failure_cancels_the_waiting_jobs_which_never_run(manager):
         .dispatch()
     )
     drain()
-    batch = Batch.objects.get(pk=batch_id)
+    batch = read_batch(batch_id)
     assert (batch.status, batch.cancelled_jobs, batch.waiting_jobs) == ("failed", 4, 0)
     assert not Event.objects.filter(label="square").exists()
 
@@ -82,16 +83,16 @@ def test_reconcile_releases_jobs_a_crash_left_waiting(manager, settings, monkeyp
     monkeypatch.setattr(flow, "release", lambda *args, **kwargs: 0)
     drain()
     monkeypatch.undo()
-    batch = Batch.objects.get(pk=batch_id)
+    batch = read_batch(batch_id)
     assert (batch.status, batch.completed_jobs, batch.waiting_jobs) == ("running", 2, 3)
     call_command("batchqueue_reconcile", "--grace=0")
     drain()
-    batch.refresh_from_db()
+    batch = read_batch(batch.pk)
     assert (batch.status, batch.completed_jobs) == ("completed", 5)
 
 
 def test_no_window_hands_every_job_to_rq_at_dispatch(manager, settings):
     settings.BATCHQUEUE = {**settings.BATCHQUEUE, "RELEASE_WINDOW": None}
-    manager.batch([Slow] * 150).dispatch()
+    batch_id = manager.batch([Slow] * 150).dispatch()
     assert queued_in_rq() == 150
-    assert not BatchJob.objects.filter(status="pending").exists()
+    assert not jobs(batch_id, status="pending")

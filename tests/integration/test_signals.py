@@ -1,13 +1,15 @@
 """Signals are sent once, after the change they report has been committed."""
 
+import uuid
+
 import pytest
 
 from django_batchqueue import signals
-from django_batchqueue.models import Batch
+from django_batchqueue.storage import get_storage
 from django_batchqueue.testing import drain
 from tests.testapp.jobs import Boom, Maybe, Square, Undo
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("each_storage")]
 
 ALL = [
     "batch_dispatched",
@@ -27,9 +29,7 @@ def received():
     def make(name):
         def receiver(sender, **kwargs):
             # Committed: the status the signal talks about is visible in the database.
-            status = (
-                Batch.objects.filter(pk=kwargs["batch_id"]).values_list("status", flat=True).first()
-            )
+            status = get_storage().batch_status(uuid.UUID(str(kwargs["batch_id"])))
             log.append((name, kwargs, status))
 
         return receiver
