@@ -3,12 +3,13 @@
 import pytest
 
 from django_batchqueue.exceptions import InvalidBatchState
-from django_batchqueue.models import Batch, BatchJob
 from django_batchqueue.testing import drain
+from tests.reads import batch as read_batch
+from tests.reads import job, jobs
 from tests.testapp.jobs import Boom, Gated, Maybe, Square, Step, Undo
 from tests.testapp.models import Event, record
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("each_storage")]
 
 
 def test_cancel_without_compensation(manager):
@@ -16,7 +17,7 @@ def test_cancel_without_compensation(manager):
     drain(max_jobs=1)
     assert manager.cancel(batch_id) is True
     assert drain() == 3  # the RQ jobs still ran, and were skipped
-    batch = Batch.objects.get(pk=batch_id)
+    batch = read_batch(batch_id)
     assert (batch.status, batch.completed_jobs, batch.cancelled_jobs) == ("cancelled", 1, 3)
     assert Event.objects.filter(label="square").count() == 1
     assert batch.compensation_status is None and batch.finished_at is not None
@@ -29,16 +30,12 @@ def test_cancel_stops_a_chain_and_returns_false_once_finished(manager):
     assert manager.cancel(batch_id) is True
     assert manager.cancel(batch_id) is False
     assert drain() == 1  # step b's RQ job was already queued: it is skipped, c never enqueued
-    assert Batch.objects.get(pk=batch_id).context["steps"] == ["a"]
-    assert list(
-        BatchJob.objects.filter(batch_id=batch_id)
-        .order_by("position")
-        .values_list("status", flat=True)
-    ) == ["completed", "cancelled", "cancelled"]
+    assert read_batch(batch_id).context["steps"] == ["a"]
+    assert [r.status for r in jobs(batch_id)] == ["completed", "cancelled", "cancelled"]
     done = manager.batch([{"class": Square, "args": {"n": 1}}]).dispatch()
     drain()
     assert manager.cancel(done) is False
-    assert Batch.objects.get(pk=done).status == "completed"
+    assert read_batch(done).status == "completed"
 
 
 def test_cancel_with_compensation_undoes_completed_jobs_newest_first(manager):
@@ -48,14 +45,14 @@ def test_cancel_with_compensation_undoes_completed_jobs_newest_first(manager):
     drain(max_jobs=3)
     assert manager.cancel(batch_id, compensate=True) is True
     drain()
-    batch = Batch.objects.get(pk=batch_id)
+    batch = read_batch(batch_id)
     assert [e.payload["args"]["name"] for e in Event.objects.filter(label="undo")] == [
         "c",
         "b",
         "a",
     ]
     assert (batch.status, batch.compensation_status) == ("cancelled", "completed")
-    assert batch.jobs.get(kind="job", position=3).status == "cancelled"
+    assert job(batch_id, position=3).status == "cancelled"
     assert Event.objects.filter(label="undo")[0].payload["error"] == "batch cancelled"
 
 
@@ -68,15 +65,15 @@ def test_retry_failed_resumes_a_chain_at_the_failed_step(manager):
         ]
     ).dispatch()
     drain()
-    batch = Batch.objects.get(pk=batch_id)
+    batch = read_batch(batch_id)
     assert (batch.status, batch.failed_jobs, batch.cancelled_jobs) == ("failed", 1, 1)
     record("gate-open")
     assert manager.retry_failed(batch_id) == 2
-    batch.refresh_from_db()
+    batch = read_batch(batch.pk)
     assert (batch.status, batch.failed_jobs, batch.cancelled_jobs) == ("running", 0, 0)
     assert batch.finished_at is None
     drain()
-    batch.refresh_from_db()
+    batch = read_batch(batch.pk)
     assert batch.status == "completed" and batch.completed_jobs == 3
     assert batch.context["steps"] == ["a", "b", "c"]
     # step a ran once; b ran twice (failed, then resumed); c once.
@@ -97,11 +94,11 @@ def test_retry_failed_in_a_strict_parallel_batch_requeues_failed_and_cancelled(m
         ]
     ).dispatch()
     drain()
-    assert Batch.objects.get(pk=batch_id).cancelled_jobs == 2
+    assert read_batch(batch_id).cancelled_jobs == 2
     record("gate-open")
     assert manager.retry_failed(batch_id) == 3
     drain()
-    batch = Batch.objects.get(pk=batch_id)
+    batch = read_batch(batch_id)
     assert (batch.status, batch.completed_jobs) == ("completed", 3)
 
 
@@ -109,13 +106,14 @@ def test_retry_failed_refuses_other_states(manager):
     running = manager.batch([Square]).dispatch()
     with pytest.raises(InvalidBatchState, match="pending"):
         manager.retry_failed(running)
-    compensated = manager.chain([[Maybe, Undo], Boom]).dispatch()
-    BatchJob.objects.filter(batch_id=compensated, position=0).update(args={"name": "a"})
+    compensated = manager.chain(
+        [{"class": Maybe, "args": {"name": "a"}, "compensation": Undo}, Boom]
+    ).dispatch()
     drain()
-    assert Batch.objects.get(pk=compensated).compensation_status == "completed"
+    assert read_batch(compensated).compensation_status == "completed"
     with pytest.raises(InvalidBatchState, match="compensation"):
         manager.retry_failed(compensated)
-    assert Batch.objects.get(pk=compensated).status == "failed"
+    assert read_batch(compensated).status == "failed"
 
 
 def test_a_chain_step_cancelling_its_own_batch_is_undone_first(manager):
@@ -131,13 +129,13 @@ def test_a_chain_step_cancelling_its_own_batch_is_undone_first(manager):
         ]
     ).dispatch()
     drain()
-    batch = Batch.objects.get(pk=batch_id)
+    batch = read_batch(batch_id)
     assert (batch.status, batch.compensation_status) == ("cancelled", "completed")
     undone = list(Event.objects.filter(label="undo"))
     assert [e.payload["original_position"] for e in undone] == [2, 1, 0]
     assert {e.payload["error"] for e in undone} == {"batch cancelled"}
-    assert batch.jobs.get(kind="job", position=2).status == "completed"
-    assert batch.jobs.get(kind="job", position=3).status == "cancelled"
+    assert job(batch_id, position=2).status == "completed"
+    assert job(batch_id, position=3).status == "cancelled"
     assert not Event.objects.filter(label="maybe", payload__name="d").exists()
 
 
@@ -159,14 +157,14 @@ def test_retry_failed_reruns_the_failed_jobs_of_a_completed_tolerant_batch(manag
         .dispatch()
     )
     drain()
-    batch = Batch.objects.get(pk=batch_id)
+    batch = read_batch(batch_id)
     assert (batch.status, batch.completed_jobs, batch.failed_jobs) == ("completed", 1, 2)
     record("gate-open")
     assert manager.retry_failed(batch_id) == 2
-    batch.refresh_from_db()
+    batch = read_batch(batch.pk)
     assert (batch.status, batch.failed_jobs, batch.finished_at) == ("running", 0, None)
     drain()
-    batch.refresh_from_db()
+    batch = read_batch(batch.pk)
     assert (batch.status, batch.completed_jobs, batch.failed_jobs) == ("completed", 3, 0)
     complete = Event.objects.filter(label="callback:complete")
     assert [e.payload["error"] for e in complete] == [None, None]  # once per outcome
