@@ -168,8 +168,11 @@ def each_storage(request, settings):
 def _db_env() -> dict[str, str]:
     from django.db import connection
 
+    from django_batchqueue import conf
+
     env = dict(os.environ)
     env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    env["BATCHQUEUE_TEST_STORAGE"] = conf.get("STORAGE")  # workers use the test's storage
     env["BATCHQUEUE_DB_NAME"] = str(connection.settings_dict["NAME"])
     env["PYTHONPATH"] = str(ROOT)
     return env

@@ -2,7 +2,8 @@
 
 ``batch(id)`` is the batch's record; ``jobs(id, kind="job", status="failed", position__gte=2)``
 its rows in position order, filtered by field (``__gte`` and ``__in`` as in the ORM);
-``job(...)`` the one row that matches, whole (with its traceback and its batch).
+``job(...)`` the one row that matches, whole (with its traceback and its batch); ``tree(id)``
+the batch and its nested batches; ``settled(id, ...)`` whether those trees are finished.
 """
 
 from __future__ import annotations
@@ -19,6 +20,31 @@ def batch(batch_id: Any) -> BatchRecord:
     found = get_storage().get_batch(uuid.UUID(str(batch_id)))
     assert found is not None, f"no batch {batch_id}"
     return found
+
+
+def tree(root_id: Any) -> list[BatchRecord]:
+    """The batch and every batch nested in it, at any depth."""
+    found, todo = [], [batch(root_id)]
+    while todo:
+        b = todo.pop()
+        found.append(b)
+        todo += [child for _, child in get_storage().children(b.id)]
+    return found
+
+
+def settled(*root_ids: Any) -> bool:
+    """Whether each tree is finished: no batch open or compensating, no callback or
+    compensation run waiting or running."""
+    for root_id in root_ids:
+        for b in tree(root_id):
+            if b.status in ("pending", "running") or b.compensation_status == "running":
+                return False
+            if jobs(b.id, None, kind__in=("callback", "compensation"), status__in=ACTIVE):
+                return False
+    return True
+
+
+ACTIVE = ("pending", "queued", "running")
 
 
 def _matches(row: JobRecord, where: dict[str, Any]) -> bool:

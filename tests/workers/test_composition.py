@@ -7,12 +7,16 @@ from decimal import Decimal
 import pytest
 
 from django_batchqueue import batch, chain
-from django_batchqueue.models import Batch, BatchJob
+from tests import reads
 from tests.conftest import wait_for
 from tests.testapp import jobs
 from tests.testapp.models import Event
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.worker,
+    pytest.mark.usefixtures("each_storage"),
+]
 
 WORKERS = [
     "django_batchqueue.worker.PersistentBatchWorker",  # the recommended worker
@@ -21,20 +25,7 @@ WORKERS = [
 
 
 def settled(*batch_ids):
-    def check():
-        tree = Batch.objects.filter(root_id__in=batch_ids)
-        busy = (
-            BatchJob.objects.filter(batch__root_id__in=batch_ids)
-            .exclude(kind="job")
-            .filter(status__in=["pending", "queued", "running"])
-        )
-        return (
-            not tree.filter(status__in=["pending", "running"]).exists()
-            and not tree.filter(compensation_status="running").exists()
-            and not busy.exists()
-        )
-
-    return check
+    return lambda: reads.settled(*batch_ids)
 
 
 @pytest.mark.parametrize("worker", WORKERS, ids=lambda w: w.rsplit(".", 1)[-1])
@@ -58,7 +49,7 @@ def test_an_import_fans_out_and_in_across_three_levels(manager, workers, worker)
     )
     workers.start(2, worker_class=worker)
     wait_for(settled(root), timeout=120, message="the tree to settle")
-    top = Batch.objects.get(pk=root)
+    top = reads.batch(root)
     assert (top.status, top.completed_jobs, top.total_jobs) == ("completed", 3, 3)
     (fan_out,) = manager.get_children(root)
     assert (fan_out.status, fan_out.completed_jobs, fan_out.failed_jobs) == ("completed", 2, 1)
@@ -76,7 +67,7 @@ def test_an_import_fans_out_and_in_across_three_levels(manager, workers, worker)
         {"row": 5, "amount": "61.70"},
     ]
     assert Decimal(final.payload["previous"][0]["amount"]) == jobs.PRICE * 2
-    assert manager.get_job_result(root, BatchJob.objects.get(batch_id=root, position=2).pk) == {
+    assert manager.get_job_result(root, reads.job(root, None, position=2).pk) == {
         "imported": 2,
         "of": 3,
     }
@@ -108,7 +99,7 @@ def test_a_failing_nested_step_undoes_the_tree_newest_first(manager, workers, wo
     ).dispatch()
     workers.start(2, worker_class=worker)
     wait_for(settled(root), timeout=120, message="the tree to settle")
-    top = Batch.objects.get(pk=root)
+    top = reads.batch(root)
     (child,) = manager.get_children(root)
     assert (top.status, top.compensation_status, child.compensation_status) == (
         "failed",

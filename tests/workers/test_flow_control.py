@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from django_batchqueue.models import Batch
+from tests import reads
 from tests.conftest import wait_for
 from tests.testapp.jobs import Slow, Square
 from tests.testapp.models import Event
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.worker,
+    pytest.mark.usefixtures("each_storage"),
+]
 
 WORKER = "django_batchqueue.worker.BatchWorker"
 
@@ -29,7 +33,7 @@ def test_four_workers_never_run_more_than_the_cap(manager, workers):
         .dispatch()
     )
     workers.start(4, worker_class=WORKER)
-    wait_for(lambda: Batch.objects.get(pk=batch_id).status == "completed", message="the batch")
+    wait_for(lambda: reads.batch(batch_id).status == "completed", message="the batch")
     assert most_running_at_once() == 2
     starts = [e.payload["position"] for e in Event.objects.filter(label="slow_start")]
     assert set(starts[:2]) == {0, 1} and sorted(starts) == list(range(8))
@@ -41,7 +45,7 @@ def test_a_small_batch_takes_its_turn_before_a_big_one_dispatched_first(manager,
     small = manager.batch([{"class": Square, "args": {"n": i}} for i in range(5)]).dispatch()
     workers.start(2, worker_class=WORKER)
     wait_for(
-        lambda: Batch.objects.filter(pk__in=[big, small], status="completed").count() == 2,
+        lambda: {reads.batch(b).status for b in (big, small)} == {"completed"},
         message="both batches",
     )
     order = list(
