@@ -22,6 +22,7 @@ from django_batchqueue.storage import get_storage
 from django_batchqueue.storage.base import JobQuery
 from django_batchqueue.storage.redis.namespace import PREFIX
 from django_batchqueue.testing import drain
+from tests import reads
 from tests.conftest import point_queues_at, wait_for
 from tests.integration.test_crashes import FAST
 from tests.testapp.models import Event
@@ -193,6 +194,8 @@ def test_a_redis_restart_from_its_aof_leaves_no_batch_stuck(
     batch = _final(manager, batch_id, timeout=90)
     errors = [r.error for r in _jobs(batch_id) if r.error]
     assert (batch.status, batch.completed_jobs) == ("completed", 20), errors
+    # the callback starts once the batch has settled: wait for the tree to be finished
+    wait_for(lambda: reads.settled(batch_id), timeout=60, message="the callback to run")
     assert Event.objects.filter(label="callback:cb").count() == 1
 
 
