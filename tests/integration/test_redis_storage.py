@@ -88,6 +88,7 @@ def test_a_finished_tree_expires_as_a_whole_and_an_open_one_never(manager, setti
     done_id = (
         manager.chain([{"class": "tests.testapp.jobs.Square", "args": {"n": 3}}, inner])
         .on_complete({"class": "tests.testapp.jobs.RecordCallback", "args": {"tag": "ttl"}})
+        .on_finally({"class": "tests.testapp.jobs.RecordCallback", "args": {"tag": "last"}})
         .dispatch()
     )
     open_id = manager.batch([{"class": "tests.testapp.jobs.Square", "args": {"n": 4}}]).dispatch()
@@ -109,6 +110,13 @@ def test_a_finished_tree_expires_as_a_whole_and_an_open_one_never(manager, setti
     assert manager.get_batch(done_id) is None
     assert not [k for k in tree if clean_redis.exists(k)]
     assert manager.get_batch(open_id) is None  # finished at the same time: expired as well
+    # the on_finally run, stored after the tree got its TTL, expired with it: every row left
+    # belongs to the open batch
+    rows = [k.decode() for k in clean_redis.scan_iter(match=f"{PREFIX}j:*".replace("{", "[{]"))]
+    assert {clean_redis.hget(k, "batch_id").decode() for k in rows} == {later}
+    assert [e.payload["status"] for e in Event.objects.filter(label="callback:last")] == [
+        "completed"
+    ]
     assert clean_redis.ttl(f"{PREFIX}b:{later}") == -1
     assert get_storage().forget_expired() >= 1  # type: ignore[attr-defined]
 

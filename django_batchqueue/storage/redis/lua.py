@@ -117,6 +117,12 @@ while i <= #ARGV do
   if row.status == 'queued' and row.enqueued_at == nil then
     redis.call('HSET', k, 'enqueued_at', NOW)
   end
+  -- a run added after its tree was given its time to live (on_finally) expires with the tree
+  local ttl = redis.call('PTTL', bkey(batch))
+  if ttl > 0 then
+    redis.call('PEXPIRE', k, ttl)
+    redis.call('PEXPIRE', P .. (set == 'm' and 'm:' or 'r:') .. batch, ttl)
+  end
 end
 return out
 """
@@ -168,6 +174,7 @@ set_status(id, status)
 if ARGV[10] == '1' then
   local batch = str(k, 'batch_id')
   redis.call('HINCRBY', bkey(batch), 'completed_jobs', 1)
+  touch(batch)
   return counts(batch)
 end
 return 1
@@ -354,7 +361,9 @@ elseif what == 'finalize' then
   local ttl = tonumber(ARGV[6])
   if is_root() and ttl and ttl > 0 then
     for _, k in ipairs(tree_keys(batch)) do redis.call('EXPIRE', k, ttl) end
-    redis.call('ZADD', P .. 'expiring', NOWS + ttl, batch)
+    for _, b in ipairs(redis.call('SMEMBERS', P .. 'tree:' .. batch)) do
+      redis.call('ZADD', P .. 'expiring', NOWS + ttl, b)  -- nested ones too, for forget_expired
+    end
   end
 elseif what == 'compensation' then
   if ARGV[7] == 'only' then
@@ -373,6 +382,7 @@ return 1
 RESET_FOR_RETRY = r"""
 local batch = ARGV[4]
 local bk = bkey(batch)
+if redis.call('EXISTS', bk) == 0 then return {} end
 local out = {}
 local failed, cancelled = 0, 0
 for _, id in ipairs(redis.call('ZRANGE', P .. 'm:' .. batch, 0, -1)) do

@@ -80,6 +80,7 @@ class UnitsOfWork(Namespace):
         if root is None:
             return False
         self._take(root)
+        self.run("count", batch_id, 0, 0, 0, 0, False, "")  # marks it changed (updated_at)
         return True
 
     def lock_tree(self, batch: BatchRecord) -> None:
