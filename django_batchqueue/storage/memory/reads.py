@@ -8,20 +8,17 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from django.utils import timezone
-
 from ...states import (
     ACTIVE_JOB,
-    FINISHED_BATCH,
     MEMBER_KINDS,
     OPEN_BATCH,
     BatchType,
-    CompensationStatus,
     JobKind,
     JobStatus,
 )
 from ..base import BatchQuery, JobQuery
 from ..records import NESTED_UNDO, BatchRecord, JobRecord
+from ..selection import matching_batches, needs_nudge, ordered_rows, to_prune
 from .state import MemoryState
 
 
@@ -172,20 +169,7 @@ class MemoryReads(MemoryState):
         return row.status, row.result
 
     def _matching(self, query: BatchQuery) -> list[BatchRecord]:
-        def keep(b: BatchRecord) -> bool:
-            checks = [
-                query.status is None or b.status == query.status,
-                query.type is None or b.type == query.type,
-                query.has_compensation is None or b.has_compensation == query.has_compensation,
-                not query.name_contains or query.name_contains.lower() in b.name.lower(),
-                query.created_after is None or b.created_at >= query.created_after,
-                query.created_before is None or b.created_at < query.created_before,
-                query.created_by_id is None or b.created_by_id == query.created_by_id,
-            ]
-            return all(checks)
-
-        found = [b for b in self.batches.values() if keep(b)]
-        return sorted(found, key=lambda b: (b.created_at, str(b.id)), reverse=True)
+        return matching_batches(query, self.batches.values())
 
     def list_batches(self, query: BatchQuery, offset: int, limit: int) -> list[BatchRecord]:
         with self._lock:
@@ -195,18 +179,7 @@ class MemoryReads(MemoryState):
         return len(self._matching(query))
 
     def _jobs(self, query: JobQuery) -> list[JobRecord]:
-        rows = [
-            r
-            for r in self._rows(query.batch_id, query.kind)
-            if query.status is None or r.status == query.status
-        ]
-        if query.order == "ran":
-            rows = [r for r in rows if r.started_at is not None]
-            return sorted(rows, key=lambda r: (r.started_at, r.created_at))
-        if query.order == "started":
-            far = datetime.max.replace(tzinfo=timezone.get_current_timezone())
-            return sorted(rows, key=lambda r: (r.started_at or far, r.position, r.created_at))
-        return sorted(rows, key=lambda r: (r.position, r.created_at))
+        return ordered_rows(query, self._rows(query.batch_id, query.kind))
 
     def list_jobs(self, query: JobQuery, offset: int, limit: int) -> list[JobRecord]:
         with self._lock:
@@ -267,36 +240,14 @@ class MemoryReads(MemoryState):
                 rows = self._rows(batch.id)
                 if any(r.status in ACTIVE_JOB for r in rows):
                     continue
-                is_open = batch.status in OPEN_BATCH
-                done = batch.completed_jobs + batch.failed_jobs + batch.cancelled_jobs
-                if (
-                    (is_open and batch.total_jobs <= done)
-                    or (is_open and batch.type == BatchType.SEQUENTIAL)
-                    or (is_open and batch.waiting_jobs > 0)
-                    or batch.compensation_status == CompensationStatus.RUNNING
-                    or any(
-                        r.kind == JobKind.CALLBACK and r.status == JobStatus.PENDING for r in rows
-                    )
-                ):
+                if needs_nudge(batch, rows):
                     found.append(batch.id)
             return found[:limit]
 
     def batches_to_prune(
         self, finished_before: datetime, unfinished_created_before: datetime | None
     ) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
-        finished = [
-            b.id
-            for b in self.batches.values()
-            if b.status in FINISHED_BATCH and b.finished_at and b.finished_at < finished_before
-        ]
-        unfinished = []
-        if unfinished_created_before is not None:
-            unfinished = [
-                b.id
-                for b in self.batches.values()
-                if b.status not in FINISHED_BATCH and b.created_at < unfinished_created_before
-            ]
-        return finished, unfinished
+        return to_prune(self.batches.values(), finished_before, unfinished_created_before)
 
     def count_rows(self, batch_ids: Sequence[uuid.UUID]) -> int:
         return sum(len(self._rows_of.get(b, [])) for b in batch_ids)

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
-
-from django.utils import timezone
 
 from ...states import ACTIVE_JOB, MEMBER_KINDS, BatchType, JobKind, JobStatus
 from ..base import BatchQuery, JobQuery
 from ..records import BatchRecord, JobRecord
+from ..selection import matching_batches, ordered_rows
 from .codec import batch_from, job_from
 from .namespace import Namespace
 
@@ -207,22 +205,8 @@ class RedisReads(Namespace):
         return row.status, row.result
 
     def _matching(self, query: BatchQuery) -> list[BatchRecord]:
-        def keep(b: BatchRecord) -> bool:
-            return all(
-                [
-                    query.status is None or b.status == query.status,
-                    query.type is None or b.type == query.type,
-                    query.has_compensation is None or b.has_compensation == query.has_compensation,
-                    not query.name_contains or query.name_contains.lower() in b.name.lower(),
-                    query.created_after is None or b.created_at >= query.created_after,
-                    query.created_before is None or b.created_at < query.created_before,
-                    query.created_by_id is None or b.created_by_id == query.created_by_id,
-                ]
-            )
-
         ids = self.client.zrevrange(self.key("batches"), 0, -1)
-        found = [b for b in self._batches(ids) if keep(b)]
-        return sorted(found, key=lambda b: (b.created_at, str(b.id)), reverse=True)
+        return matching_batches(query, self._batches(ids))
 
     def list_batches(self, query: BatchQuery, offset: int, limit: int) -> list[BatchRecord]:
         return self._matching(query)[offset : offset + limit]
@@ -231,18 +215,7 @@ class RedisReads(Namespace):
         return len(self._matching(query))
 
     def _jobs(self, query: JobQuery) -> list[JobRecord]:
-        rows = [
-            r
-            for r in self._rows(query.batch_id, query.kind)
-            if query.status is None or r.status == query.status
-        ]
-        if query.order == "ran":
-            rows = [r for r in rows if r.started_at is not None]
-            return sorted(rows, key=lambda r: (r.started_at, r.created_at))
-        if query.order == "started":
-            far = datetime.max.replace(tzinfo=timezone.get_current_timezone())
-            return sorted(rows, key=lambda r: (r.started_at or far, r.position, r.created_at))
-        return sorted(rows, key=lambda r: (r.position, r.created_at))
+        return ordered_rows(query, self._rows(query.batch_id, query.kind))
 
     def list_jobs(self, query: JobQuery, offset: int, limit: int) -> list[JobRecord]:
         rows = self._jobs(query)[offset : offset + limit]

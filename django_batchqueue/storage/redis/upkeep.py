@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ...states import FINISHED_BATCH, OPEN_BATCH, BatchType, CompensationStatus, JobKind
+from ...states import OPEN_BATCH, JobKind
 from ...states import JobStatus as S
 from ..records import NESTED_UNDO, JobRecord
+from ..selection import needs_nudge, to_prune
 from .codec import score
 from .reads import RedisReads
 from .writes import RedisWrites
@@ -70,18 +71,7 @@ class RedisUpkeep(RedisReads, RedisWrites):
                 break
             if self.client.scard(self.key("a:", batch.id)):
                 continue
-            is_open = batch.status in OPEN_BATCH
-            done = batch.completed_jobs + batch.failed_jobs + batch.cancelled_jobs
-            if (
-                (is_open and batch.total_jobs <= done)
-                or (is_open and batch.type == BatchType.SEQUENTIAL)
-                or (is_open and batch.waiting_jobs > 0)
-                or batch.compensation_status == CompensationStatus.RUNNING
-                or any(
-                    r.kind == JobKind.CALLBACK and r.status == S.PENDING
-                    for r in self._runs(batch.id)
-                )
-            ):
+            if needs_nudge(batch, self._runs(batch.id)):
                 found.append(batch.id)
         return found
 
@@ -89,19 +79,7 @@ class RedisUpkeep(RedisReads, RedisWrites):
         self, finished_before: datetime, unfinished_created_before: datetime | None
     ) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
         every = self._batches(self.client.zrange(self.key("batches"), 0, -1))
-        finished = [
-            b.id
-            for b in every
-            if b.status in FINISHED_BATCH and b.finished_at and b.finished_at < finished_before
-        ]
-        unfinished = []
-        if unfinished_created_before is not None:
-            unfinished = [
-                b.id
-                for b in every
-                if b.status not in FINISHED_BATCH and b.created_at < unfinished_created_before
-            ]
-        return finished, unfinished
+        return to_prune(every, finished_before, unfinished_created_before)
 
     def count_rows(self, batch_ids: Sequence[uuid.UUID]) -> int:
         pipe = self.client.pipeline(transaction=False)
