@@ -6,6 +6,13 @@ worker within seconds. If the key vanished while the worker lived (Redis restart
 from an older snapshot), the thread writes it again, with the job the worker runs and whether
 its parent records outcomes, and registers the worker again: a live worker is never taken for
 a dead one once its Redis is back.
+
+The key's ``current_job`` field says which RQ job the worker runs, for reconcile to tell a
+worker that still runs a row's job from one that moved on without recording it. RQ 3 no longer
+writes that field (RQ 2 does), so the worker owns it: it is written in the pipeline RQ sends as
+a job starts (no extra round trip), and each beat writes it again from what the worker says, so
+a value left behind (a clearing lost when Redis restarted from an older snapshot, a job that
+ended) is corrected within ``ttl / 3`` seconds.
 """
 
 from __future__ import annotations
@@ -18,7 +25,21 @@ from redis import Redis
 from rq import worker_registration
 from rq.utils import now, utcformat
 
-from .execution.queues import PARENT_RECORDS_FIELD
+from .execution.queues import KEEPS_CURRENT_JOB_FIELD, PARENT_RECORDS_FIELD
+
+# Extend the worker's key and write the fields it owns, in one step; a vanished key is left
+# alone (a field written to it would re-create it half-empty) and 0 returned.
+_REFRESH = """
+if redis.call('expire', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('hset', KEYS[1], ARGV[4], '1')
+if ARGV[2] == '' then
+  redis.call('hdel', KEYS[1], 'current_job')
+else
+  redis.call('hset', KEYS[1], 'current_job', ARGV[2])
+end
+if ARGV[3] ~= '' then redis.call('hset', KEYS[1], ARGV[3], '1') end
+return 1
+"""
 
 
 class Heartbeat:
@@ -28,8 +49,10 @@ class Heartbeat:
         self.worker = worker
         self.ttl = ttl
         self.parent_records = parent_records
-        #: The RQ job the worker runs now, as the worker last said (read by the thread).
-        self.current_job: str | None = None
+        self._current_job: str | None = None
+        # Held while the thread writes the field, so a write of an older value can never land
+        # after the worker's own write of a newer one (see :meth:`running`).
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         pool = worker.connection.connection_pool
         # Its own client and pool: no lock is shared with the thread that forks.
@@ -38,6 +61,27 @@ class Heartbeat:
                 connection_class=pool.connection_class, **pool.connection_kwargs
             )
         )
+        self._script = self._conn.register_script(_REFRESH)
+
+    @property
+    def current_job(self) -> str | None:
+        """The RQ job the worker runs now, as the worker last said."""
+        return self._current_job
+
+    def running(self, rq_job_id: str | None) -> None:
+        """The worker starts ``rq_job_id`` (or, with None, has ended its job). Call it before
+        the job's start is written to Redis: the thread's writes after this carry the new
+        value, and one already under way finishes first."""
+        with self._lock:
+            self._current_job = rq_job_id
+
+    def write_current_job(self, pipeline: Any) -> None:
+        """Add the ``current_job`` field's value to ``pipeline`` (RQ's, as a job starts)."""
+        if self._current_job:
+            pipeline.hset(
+                self.worker.key,
+                mapping={"current_job": self._current_job, KEEPS_CURRENT_JOB_FIELD: "1"},
+            )
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="batchqueue-heartbeat", daemon=True).start()
@@ -54,18 +98,30 @@ class Heartbeat:
         """One refresh; True if the key had to be written again. Redis errors are ignored
         (the next beat tries again)."""
         try:
-            if self._conn.expire(self.worker.key, self.ttl):
-                if self.parent_records:
-                    # RQ's own writes (set_state, current_job) re-create a vanished key
-                    # without this field; a forking worker must never lose it.
-                    self._conn.hset(self.worker.key, PARENT_RECORDS_FIELD, "1")
-                return False
-            if stopped():
-                return False
-            self._recreate()
-            return True
+            with self._lock:
+                if self._refresh():
+                    return False
+                if stopped():
+                    return False
+                self._recreate()
+                return True
         except Exception:
             return False
+
+    def _refresh(self) -> bool:
+        """Extend the key and write the fields the worker owns; False if the key was gone."""
+        key = self.worker.key
+        return bool(
+            self._script(
+                keys=[key],
+                args=[
+                    self.ttl,
+                    self._current_job or "",
+                    PARENT_RECORDS_FIELD if self.parent_records else "",
+                    KEEPS_CURRENT_JOB_FIELD,
+                ],
+            )
+        )
 
     def _recreate(self) -> None:
         worker = self.worker
@@ -76,6 +132,7 @@ class Heartbeat:
             fields["current_job"] = self.current_job
         if self.parent_records:
             fields[PARENT_RECORDS_FIELD] = "1"
+        fields[KEEPS_CURRENT_JOB_FIELD] = "1"
         fields["last_heartbeat"] = utcformat(worker.last_heartbeat)
         with self._conn.pipeline() as pipe:
             pipe.hset(worker.key, mapping=fields)

@@ -134,7 +134,7 @@ class BatchWorkerMixin:
 
     def execute_job(self, job: Any, queue: Any) -> None:
         if self._heartbeat is not None:
-            self._heartbeat.current_job = job.id
+            self._heartbeat.running(job.id)
         try:
             self._execute_job(job, queue)
         except REDIS_ERRORS:
@@ -142,7 +142,7 @@ class BatchWorkerMixin:
             self._wait_for_redis(f"finishing job {job.id}")
         finally:
             if self._heartbeat is not None:
-                self._heartbeat.current_job = None
+                self._heartbeat.running(None)
 
     def _execute_job(self, job: Any, queue: Any) -> None:
         super().execute_job(job, queue)  # type: ignore[misc]
@@ -155,6 +155,9 @@ class BatchWorkerMixin:
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         # RQ extends the key by minutes; ours expires in seconds unless the thread refreshes it.
+        if pipeline is not None and self._heartbeat is not None:
+            # As a job starts (RQ's preparation pipeline): say which one, at no extra cost.
+            self._heartbeat.write_current_job(pipeline)
         try:
             super().heartbeat(  # type: ignore[misc]
                 min(timeout or self.heartbeat_ttl, self.heartbeat_ttl), pipeline=pipeline

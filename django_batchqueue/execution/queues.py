@@ -217,6 +217,9 @@ def worker_name(rq_job: Any = None) -> str:
 
 #: Field a BatchWorker adds to its RQ worker hash: its parent records every outcome itself.
 PARENT_RECORDS_FIELD = "batchqueue_parent_records"
+#: Field a batch worker adds to its RQ worker hash: its ``current_job`` field is kept true
+#: (RQ 3 does not write that field; a plain RQ 3 worker's hash never names its job).
+KEEPS_CURRENT_JOB_FIELD = "batchqueue_keeps_current_job"
 
 
 def mark_parent_records(connection: Any, worker_key: str) -> None:

@@ -129,8 +129,19 @@ def _orphaned_runs(
     report: ReconcileReport, queue: str, group: list[JobRecord], settle: float, quiet: float
 ) -> None:
     seen = rqstate.workers(queue, [r.worker_name for r in group], settle_seconds=settle)
-    unnamed = [r.rq_job_id for r in group if not r.worker_name]
-    holdings = rqstate.holdings(queue, unnamed, settle_seconds=settle) if unnamed else {}
+    # Where RQ holds the job of a row with no worker named, or whose worker cannot say what it
+    # runs (a plain RQ 3 worker never writes ``current_job``).
+    asked = [
+        r.rq_job_id
+        for r in group
+        if not r.worker_name
+        or (
+            (w := seen.alive.get(r.worker_name)) is not None
+            and not w.parent_records
+            and not w.keeps_current_job
+        )
+    ]
+    holdings = rqstate.holdings(queue, asked, settle_seconds=settle) if asked else {}
     # A living BatchWorker's parent records a run just after its horse (and the RQ job) ended;
     # one whose RQ job ended longer ago than the grace period (and two heartbeat periods) was
     # never going to be recorded (the parent lost its database while recording, say).
@@ -139,7 +150,7 @@ def _orphaned_runs(
         for r in group
         if (w := seen.alive.get(r.worker_name)) is not None
         and w.parent_records
-        and w.current_job != r.rq_job_id
+        and not w.runs(r.rq_job_id)
     ]
     unrecorded = max(quiet, 2 * settle)
     long_ended = rqstate.ended_before(queue, parents, timezone.now().timestamp() - unrecorded)
@@ -158,11 +169,14 @@ def _orphaned_runs(
             worker is not None
             and seen.trustworthy
             and not worker.parent_records
-            and worker.current_job != row.rq_job_id
+            and not worker.runs(row.rq_job_id)
         ):
             # A worker that runs jobs in its own process records the outcome before RQ moves
             # on; one that has moved on to another job (or to none) will never record this.
             why = f"worker {row.worker_name} moved on without recording an outcome"
+        elif row.rq_job_id in holdings and not holdings[row.rq_job_id].will_run:
+            why = f"its RQ job {_said(holdings[row.rq_job_id])} and worker {row.worker_name} "
+            why += "moved on without recording an outcome"
         elif row.rq_job_id in long_ended:
             why = f"its RQ job ended over {int(unrecorded)}s ago and worker {row.worker_name} "
             why += "did not record an outcome"

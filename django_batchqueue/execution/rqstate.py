@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .queues import PARENT_RECORDS_FIELD, get_queue
+from .queues import KEEPS_CURRENT_JOB_FIELD, PARENT_RECORDS_FIELD, get_queue
 
 #: Seconds between the two looks at a job caught between the queue and a worker.
 SECOND_LOOK = 1.0
@@ -54,6 +54,15 @@ class Worker:
     parent_records: bool
     #: The RQ job it says it runs now.
     current_job: str | None
+    #: Whether ``current_job`` can be trusted: a batch worker keeps it true; RQ 3 never writes
+    #: it, so a plain RQ 3 worker's hash says nothing about what it runs.
+    keeps_current_job: bool = False
+
+    def runs(self, rq_job_id: str) -> bool:
+        """Whether the worker may be running ``rq_job_id`` (True when it cannot tell)."""
+        if self.current_job is None and not self.keeps_current_job:
+            return True
+        return self.current_job == rq_job_id
 
 
 @dataclass(frozen=True)
@@ -83,10 +92,12 @@ def workers(queue_name: str, names: Iterable[str], *, settle_seconds: float) -> 
         for name in wanted:
             key = RQWorker.redis_worker_namespace_prefix + name
             pipe.exists(key)
-            pipe.hmget(key, PARENT_RECORDS_FIELD, "current_job")
+            pipe.hmget(key, PARENT_RECORDS_FIELD, "current_job", KEEPS_CURRENT_JOB_FIELD)
         flags = pipe.execute()
     alive = {
-        name: Worker(bool(flags[2 * i + 1][0]), _text(flags[2 * i + 1][1]) or None)
+        name: Worker(
+            bool(flags[2 * i + 1][0]), _text(flags[2 * i + 1][1]) or None, bool(flags[2 * i + 1][2])
+        )
         for i, name in enumerate(wanted)
         if flags[2 * i]
     }
@@ -173,7 +184,13 @@ def _look(
         elif status in _LATER or rq_id in in_queue:
             seen[rq_id] = (Holding.WAITING, False)
         elif status == "started":
-            dead = starters.gone(worker or "")
+            # Started by a worker that is gone, or by a live one that says it runs another
+            # job (or none): Redis restarted from a snapshot taken after RQ started the job
+            # but before the row was claimed, say. Either way the job will never run.
+            alive = starters.alive.get(worker or "")
+            dead = starters.gone(worker or "") or (
+                alive is not None and starters.trustworthy and not alive.runs(rq_id)
+            )
             seen[rq_id] = (Holding.STRANDED, True) if dead else (Holding.HELD, False)
         else:
             # "queued" but popped (a live worker starts it within milliseconds) or in no list

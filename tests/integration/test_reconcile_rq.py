@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from django_batchqueue.execution.queues import KEEPS_CURRENT_JOB_FIELD as KEEPS
 from django_batchqueue.execution.queues import get_queue
 from django_batchqueue.execution.reconcile import reconcile
 from django_batchqueue.models import Batch, BatchJob
+from django_batchqueue.storage import get_storage
 from django_batchqueue.testing import drain
 from tests.testapp.jobs import Square
 
@@ -57,6 +59,38 @@ def test_a_job_a_live_worker_started_is_left_to_it(manager, clean_redis):
     assert _only_row(batch_id).rq_job_id == row.rq_job_id
 
 
+def test_a_job_a_live_batch_worker_started_but_no_longer_runs_is_enqueued_again(
+    manager, clean_redis
+):
+    """Redis restarted from a snapshot taken after RQ started the job but before the row was
+    claimed: RQ says a live worker started it, the worker says it runs something else."""
+    batch_id = manager.batch([{"class": Square, "args": {"n": 3}}]).dispatch()
+    row = _only_row(batch_id)
+    clean_redis.lpop(get_queue("batchjob").key)
+    clean_redis.hset(f"rq:job:{row.rq_job_id}", mapping={"status": "started", "worker_name": "w1"})
+    clean_redis.hset(
+        "rq:worker:w1", mapping={"state": "busy", "current_job": "another", KEEPS: "1"}
+    )
+    report = reconcile(grace_seconds=0)
+    assert report.reenqueued == 1, report.details
+    assert drain() == 1
+    assert manager.get_batch(batch_id).status == "completed"
+
+
+def test_a_plain_rq3_worker_that_names_no_job_is_trusted_with_its_runs(manager, clean_redis):
+    """RQ 3 does not write ``current_job``: a plain worker's silence is not "moved on"."""
+    batch_id = manager.batch([{"class": Square, "args": {"n": 3}}]).dispatch()
+    row = _only_row(batch_id)
+    clean_redis.lpop(get_queue("batchjob").key)
+    clean_redis.hset(f"rq:job:{row.rq_job_id}", mapping={"status": "started", "worker_name": "w1"})
+    clean_redis.hset("rq:worker:w1", mapping={"state": "busy"})
+    assert reconcile(grace_seconds=0).changed == 0
+    get_storage().claim_and_load(row.pk, row.rq_job_id, "w1")
+    report = reconcile(grace_seconds=0)
+    assert report.changed == 0, report.details
+    assert _only_row(batch_id).status == "running"
+
+
 def test_lost_rows_are_found_behind_any_number_of_healthy_ones(manager, clean_redis):
     healthy = [
         manager.batch([{"class": Square, "args": {"n": n}} for n in range(25)]).dispatch()
@@ -90,7 +124,8 @@ def test_a_live_batch_worker_that_never_recorded_an_ended_run_is_failed_over(man
     batch_id = manager.batch([{"class": Square, "args": {"n": 2}}]).retry(1).dispatch()
     row = _only_row(batch_id)
     get_storage().claim_and_load(row.pk, row.rq_job_id, "parent")
-    clean_redis.hset("rq:worker:parent", mapping={"state": "idle"})
+    # An idle batch worker: its hash names no job, and it keeps that field true.
+    clean_redis.hset("rq:worker:parent", mapping={"state": "idle", KEEPS: "1"})
     mark_parent_records(clean_redis, "rq:worker:parent")
     key = f"rq:job:{row.rq_job_id}"
     just_now = utcformat(timezone.now())
