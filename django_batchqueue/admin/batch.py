@@ -21,7 +21,7 @@ from ..execution import control
 from ..models import Batch
 from ..states import BatchStatus
 from ..storage import get_storage
-from . import actions, display
+from . import actions, display, storage_pages
 from .detail import batch_page_context
 from .filters import BatchTypeFilter, CompensationFilter, LevelFilter
 from .views import control_view, progress_view
@@ -246,8 +246,21 @@ class BatchAdmin(admin.ModelAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
+        if not storage_pages.models_hold_batches():
+            return storage_pages.changelist(self, request)
         extra_context = {**(extra_context or {}), "bq_config": self.live_config()}
         return super().changelist_view(request, extra_context)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if not storage_pages.models_hold_batches():
+            return storage_pages.change_page(self, request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def render_change_form(
         self,

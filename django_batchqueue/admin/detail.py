@@ -76,9 +76,12 @@ class ChildRow:
     counts: str
 
 
-def batch_page_context(batch: Any, admin_site_name: str) -> dict[str, Any]:
+def batch_page_context(
+    batch: Any, admin_site_name: str, *, job_pages: bool = True
+) -> dict[str, Any]:
     """Context for the batch page's tables (a handful of reads, whatever the size of the
-    batch or of its tree)."""
+    batch or of its tree). Without ``job_pages`` (jobs not in the database) rows link only to
+    nested batches, and no table links to the job list."""
     storage = get_storage()
     by_kind = storage.count_runs(batch.pk)
     changelist = reverse(f"{admin_site_name}:django_batchqueue_batchjob_changelist")
@@ -99,7 +102,9 @@ def batch_page_context(batch: Any, admin_site_name: str) -> dict[str, Any]:
         one_kind = {"kind__exact": kind} if isinstance(kind, str) else {}
         params = {"batch__id__exact": batch.pk, **one_kind}
         return JobTable(
-            _rows(rows, admin_site_name, child_urls), total, f"{changelist}?{urlencode(params)}"
+            _rows(rows, admin_site_name, child_urls, job_pages),
+            total,
+            f"{changelist}?{urlencode(params)}" if job_pages else "",
         )
 
     members = by_kind.get(JobKind.JOB, 0) + by_kind.get(JobKind.BATCH, 0)
@@ -128,15 +133,23 @@ def batch_page_context(batch: Any, admin_site_name: str) -> dict[str, Any]:
 
 
 def _rows(
-    jobs: list[JobRecord], admin_site_name: str, child_urls: dict[Any, str] | None = None
+    jobs: list[JobRecord],
+    admin_site_name: str,
+    child_urls: dict[Any, str] | None = None,
+    job_pages: bool = True,
 ) -> list[JobRow]:
-    """Table rows; a nested batch's member row links to the nested batch's page."""
+    """Table rows; a nested batch's member row links to the nested batch's page, any other
+    row to its job's page (when jobs have pages)."""
     child_urls = child_urls or {}
     return [
         JobRow(
             id=str(job.pk),
             url=child_urls.get(job.pk)
-            or reverse(f"{admin_site_name}:django_batchqueue_batchjob_change", args=[job.pk]),
+            or (
+                reverse(f"{admin_site_name}:django_batchqueue_batchjob_change", args=[job.pk])
+                if job_pages
+                else ""
+            ),
             kind=job.kind,
             kind_display=str(JobKind(job.kind).label),
             position=job.position,
