@@ -13,7 +13,12 @@ from django_batchqueue.testing import drain
 from tests.testapp.jobs import Boom, Gated, Maybe, Square, Undo
 from tests.testapp.models import Event, record
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.sql_only(
+        "the model admin's pages, over the Batch table (Redis storage: test_redis_storage.py)"
+    ),
+]
 CHANGELIST = reverse("admin:django_batchqueue_batch_changelist")
 
 

@@ -17,7 +17,12 @@ from django_batchqueue.models import Batch, BatchJob
 
 from .conftest import make_batch
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.sql_only(
+        "the model admin's pages, over the Batch table (Redis storage: test_redis_storage.py)"
+    ),
+]
 
 
 def page_url(batch: Batch) -> str:

@@ -14,7 +14,13 @@ from tests.testapp.models import record
 
 from .conftest import screenshot
 
-pytestmark = [pytest.mark.worker, pytest.mark.usefixtures("transactional_db")]
+pytestmark = [
+    pytest.mark.sql_only(
+        "the model admin's pages, over the Batch table (Redis storage: test_redis_storage.py)"
+    ),
+    pytest.mark.worker,
+    pytest.mark.usefixtures("transactional_db"),
+]
 
 CHANGELIST = "/admin/django_batchqueue/batch/"
 PCT = "() => parseInt(document.querySelector('[data-bq-batch=\"{id}\"] .bq-pct').textContent)"

@@ -15,7 +15,12 @@ from django_batchqueue.models import Batch
 from django_batchqueue.testing import drain
 from tests.testapp.jobs import Square
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.sql_only(
+        "the model admin's pages, over the Batch table (Redis storage: test_redis_storage.py)"
+    ),
+]
 
 # A timestamp in the old hard-coded format, e.g. "2026-11-23 11:52:14".
 OLD_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")

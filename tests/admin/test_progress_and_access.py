@@ -14,6 +14,7 @@ pytestmark = pytest.mark.django_db
 PROGRESS = reverse("admin:django_batchqueue_batch_progress")
 
 
+@pytest.mark.sql_only("makes rows through the ORM and counts SQL queries")
 def test_progress_returns_requested_batches_in_one_query(viewer_client):
     running = make_batch(jobs=10, completed=3, failed=1)
     compensating = make_batch(status="failed", failed=1, compensation_status="running")

@@ -13,7 +13,12 @@ from django_batchqueue.states import BatchStatus, BatchType, JobStatus
 
 from .conftest import make_batch
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.sql_only(
+        "the model admin's pages, over the Batch table (Redis storage: test_redis_storage.py)"
+    ),
+]
 CHANGELIST = reverse("admin:django_batchqueue_batch_changelist")
 GERMAN = {"HTTP_ACCEPT_LANGUAGE": "de"}
 

@@ -14,7 +14,12 @@ from django_batchqueue import batch, chain
 from django_batchqueue.testing import drain
 from tests.testapp.jobs import Boom, Square
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.sql_only(
+        "the model admin's pages, over the Batch table (Redis storage: test_redis_storage.py)"
+    ),
+]
 
 CHANGELIST = reverse("admin:django_batchqueue_batch_changelist")
 

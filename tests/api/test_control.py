@@ -7,8 +7,8 @@ import uuid
 import pytest
 
 from django_batchqueue import chain
-from django_batchqueue.models import Batch
 from django_batchqueue.testing import drain
+from tests import reads
 from tests.testapp.jobs import Gated, Maybe, Step, Undo
 from tests.testapp.models import Event, record
 
@@ -26,7 +26,7 @@ def test_cancel_a_running_chain(operator_client):
     assert body["cancelled"] is True and body["batch"]["status"] == "cancelled"
     assert body["batch"]["progress"]["cancelled_jobs"] == 2
     drain()
-    batch = Batch.objects.get(pk=batch_id)
+    batch = reads.batch(batch_id)
     assert (batch.status, batch.completed_jobs, batch.context["steps"]) == ("cancelled", 1, ["a"])
 
 
@@ -40,7 +40,7 @@ def test_cancel_with_compensation(operator_client):
     )
     assert response.status_code == 200
     drain()
-    batch = Batch.objects.get(pk=batch_id)
+    batch = reads.batch(batch_id)
     assert (batch.status, batch.compensation_status) == ("cancelled", "completed")
     assert [e.payload["args"]["name"] for e in Event.objects.filter(label="undo")] == ["b", "a"]
 
@@ -51,7 +51,7 @@ def test_cancel_rejects_a_bad_body(operator_client):
         f"{API}batches/{batch_id}/cancel/", {"compensate": "maybe"}, format="json"
     )
     assert response.status_code == 400 and list(response.json()) == ["compensate"]
-    assert Batch.objects.get(pk=batch_id).status == "pending"
+    assert reads.batch(batch_id).status == "pending"
 
 
 def test_cancel_a_finished_batch_is_409(operator_client):
@@ -60,7 +60,7 @@ def test_cancel_a_finished_batch_is_409(operator_client):
     response = operator_client.post(f"{API}batches/{batch_id}/cancel/", {}, format="json")
     assert response.status_code == 409
     assert "completed" in response.json()["detail"]
-    assert Batch.objects.get(pk=batch_id).status == "completed"
+    assert reads.batch(batch_id).status == "completed"
 
 
 def test_retry_a_failed_chain_then_it_completes(operator_client):
@@ -72,14 +72,14 @@ def test_retry_a_failed_chain_then_it_completes(operator_client):
         ]
     ).dispatch()
     drain()
-    assert Batch.objects.get(pk=batch_id).status == "failed"
+    assert reads.batch(batch_id).status == "failed"
     record("gate-open")
     response = operator_client.post(f"{API}batches/{batch_id}/retry/")
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["requeued_jobs"] == 2 and body["batch"]["status"] == "running"
     drain()
-    batch = Batch.objects.get(pk=batch_id)
+    batch = reads.batch(batch_id)
     assert (batch.status, batch.completed_jobs) == ("completed", 3)
 
 
@@ -99,7 +99,7 @@ def test_retry_after_compensation_started_is_409(operator_client):
         ]
     ).dispatch()
     drain()
-    batch = Batch.objects.get(pk=batch_id)
+    batch = reads.batch(batch_id)
     assert (batch.status, batch.compensation_status) == ("failed", "completed")
     response = operator_client.post(f"{API}batches/{batch_id}/retry/")
     assert response.status_code == 409

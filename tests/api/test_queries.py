@@ -10,7 +10,10 @@ from django_batchqueue.models import Batch, BatchJob
 
 from .conftest import API
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.sql_only("counts SQL queries of rows made through the ORM"),
+]
 
 
 def make_batch(jobs: int, completed: int = 0) -> Batch:

@@ -31,6 +31,9 @@ class TestList:
         assert (item["total_jobs"], item["pending_jobs"], item["progress_percentage"]) == (3, 3, 0)
         assert "context" not in item
 
+    @pytest.mark.sql_only(
+        "backdates a batch through the ORM (tests/api/test_filters.py runs on both)"
+    )
     def test_filters(self, staff_client):
         parallel = dispatch_squares(1, name="Nightly totals")
         saga = chain([[Step, Undo]]).name("checkout").dispatch()
