@@ -9,8 +9,8 @@ import pytest
 
 from django_batchqueue import batch, chain
 from django_batchqueue.djtasks import AVAILABLE
-from django_batchqueue.models import Batch
 from django_batchqueue.testing import drain
+from tests import reads
 from tests.conftest import wait_for
 from tests.testapp.jobs import Step
 from tests.testapp.models import Event
@@ -54,7 +54,7 @@ def test_tasks_are_batch_members_chain_steps_callbacks_and_compensations(manager
     assert list(manager.get_results(parallel).values()) == [10, 11, 12]
     (callback,) = labels("task:callback")  # a task as a callback
     assert callback.payload == {"batch_id": parallel, "status": "completed"}
-    chain_batch = Batch.objects.get(pk=chained)
+    chain_batch = reads.batch(chained)
     assert (chain_batch.status, chain_batch.error) == ("failed", "LookupError: stop here")
     results = list(manager.get_results(chained).values())
     assert Decimal(results[1]) == Decimal("3.30")  # a Decimal, stored as Django's encoder does
@@ -78,7 +78,7 @@ def test_enqueue_runs_a_one_job_batch_and_results_read_back():
     assert received == [result.id]
     assert result.status == TaskResultStatus.READY and not result.is_finished
     assert result.kwargs == {"a": 2, "b": 3}
-    batch_row = Batch.objects.get(pk=result.id)  # it is a batch: the admin and API show it
+    batch_row = reads.batch(result.id)  # it is a batch: the admin and API show it
     assert (batch_row.name, batch_row.total_jobs) == ("task add", 1)
     drain()
     result.refresh()
@@ -117,7 +117,7 @@ def test_a_failing_task_reports_its_exception_and_a_context_task_its_attempt():
 
 def test_queue_names_map_onto_named_queues_and_unknown_ids_are_refused():
     result = tasks.on_named_queue.enqueue()
-    assert Batch.objects.get(pk=result.id).queue == "email-chain"
+    assert reads.batch(result.id).queue == "email-chain"
     with pytest.raises(TaskResultDoesNotExist):
         tasks.add.get_result("00000000-0000-0000-0000-000000000000")
     with pytest.raises(TaskResultDoesNotExist):

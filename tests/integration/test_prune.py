@@ -39,6 +39,7 @@ def run(*args):
     return out.getvalue().strip()
 
 
+@pytest.mark.sql_only("backdates batches through the ORM (Redis: test_redis_storage.py)")
 def test_dry_run_says_what_it_would_delete_and_deletes_nothing(manager):
     make(manager, finished_hours_ago=50)
     make(manager, created_hours_ago=80)
@@ -49,6 +50,7 @@ def test_dry_run_says_what_it_would_delete_and_deletes_nothing(manager):
     assert Batch.objects.count() == 2 and BatchJob.objects.count() == 6
 
 
+@pytest.mark.sql_only("backdates batches through the ORM (Redis: test_redis_storage.py)")
 def test_prune_deletes_old_batches_with_all_their_rows(manager):
     old = make(manager, finished_hours_ago=50, saga=True)  # jobs, callbacks, compensations
     recent = make(manager, finished_hours_ago=10)

@@ -3,8 +3,8 @@
 import pytest
 
 from django_batchqueue.execution.queues import get_queue
-from django_batchqueue.models import Batch
 from django_batchqueue.testing import drain
+from tests import reads
 from tests.testapp.jobs import Maybe, RecordCallback, Square, Undo
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,7 +36,7 @@ def test_named_queue_carries_jobs_callbacks_compensations_and_added_jobs(manager
         .on_failure(RecordCallback)
         .dispatch()
     )
-    assert Batch.objects.get(pk=batch_id).queue == "email-chain"
+    assert reads.batch(batch_id).queue == "email-chain"
     seen = set()
     while True:
         seen.update(origins("email-chain"))
@@ -44,9 +44,8 @@ def test_named_queue_carries_jobs_callbacks_compensations_and_added_jobs(manager
         if not drain(max_jobs=1):
             break
     assert seen == {"email-chain"}
-    batch = Batch.objects.get(pk=batch_id)
     # step a, the adder, the added step (fails), the callback and the compensation all ran.
-    kinds = sorted(batch.jobs.values_list("kind", "status"))
+    kinds = sorted((r.kind, r.status) for r in reads.jobs(batch_id, None))
     assert kinds == [
         ("callback", "completed"),
         ("compensation", "completed"),
@@ -65,5 +64,5 @@ def test_queue_config_picks_an_rq_queue_directly(manager):
 def test_default_queue_setting(manager, settings):
     settings.BATCHQUEUE = {**settings.BATCHQUEUE, "DEFAULT_QUEUE": "other"}
     batch_id = manager.batch([Square]).dispatch()
-    assert Batch.objects.get(pk=batch_id).queue == "other"
+    assert reads.batch(batch_id).queue == "other"
     assert get_queue("other").count == 1
