@@ -7,8 +7,10 @@ from rq import Queue
 from django_batchqueue.exceptions import PayloadTooLarge
 from django_batchqueue.execution.queues import RUNNER, get_queue
 from django_batchqueue.execution.runner import perform
-from django_batchqueue.models import Batch, BatchJob
+from django_batchqueue.storage import get_storage
+from django_batchqueue.storage.base import BatchQuery
 from django_batchqueue.testing import drain
+from tests import reads, tamper
 from tests.testapp.jobs import Square
 from tests.testapp.models import Event
 
@@ -26,7 +28,7 @@ def test_oversized_args_are_refused_at_dispatch_naming_the_job(manager, settings
         ).dispatch()
     with pytest.raises(PayloadTooLarge, match=r"^context is"):
         manager.batch([Square]).set_context({"blob": "x" * 2000})
-    assert Batch.objects.count() == 0
+    assert get_storage().list_batches(BatchQuery(), 0, 10) == []
 
 
 def test_keyboard_interrupt_in_a_job_is_recorded_and_the_worker_goes_on(manager):
@@ -36,16 +38,16 @@ def test_keyboard_interrupt_in_a_job_is_recorded_and_the_worker_goes_on(manager)
         .dispatch()
     )
     assert drain() == 2
-    rows = {r.position: r for r in BatchJob.objects.filter(batch_id=batch_id)}
+    rows = {r.position: r for r in reads.jobs(batch_id)}
     assert (rows[0].status, rows[0].error) == ("failed", "KeyboardInterrupt")
     assert rows[1].status == "completed"
 
 
 def test_a_job_class_removed_after_dispatch_fails_without_retries(manager):
     batch_id = manager.batch([{"class": Square, "args": {"n": 2}, "max_retries": 3}]).dispatch()
-    BatchJob.objects.filter(batch_id=batch_id).update(job_path="tests.testapp.jobs.Retired")
+    tamper.job(reads.job(batch_id).id, job_path="tests.testapp.jobs.Retired")
     assert drain() == 1
-    row = BatchJob.objects.get(batch_id=batch_id)
+    row = reads.job(batch_id)
     assert (row.status, row.attempts) == ("failed", 1)
     assert "'tests.testapp.jobs.Retired' cannot be imported" in row.error
 
@@ -60,21 +62,19 @@ def test_a_job_class_removed_after_dispatch_fails_without_retries(manager):
 )
 def test_malformed_stored_job_payloads_fail_the_job_clearly(manager, field, value, message):
     batch_id = manager.batch([{"class": Square, "args": {"n": 2}, "max_retries": 2}]).dispatch()
-    BatchJob.objects.filter(batch_id=batch_id).update(**{field: value})
+    tamper.job(reads.job(batch_id).id, **{field: value})
     drain()
-    row = BatchJob.objects.get(batch_id=batch_id)
+    row = reads.job(batch_id)
     assert (row.status, row.attempts) == ("failed", 1)  # not retried: it would fail again
     assert row.error.startswith("MalformedPayload: " + message)
-    assert Batch.objects.get(pk=batch_id).status == "failed"
+    assert reads.batch(batch_id).status == "failed"
 
 
 def test_a_malformed_stored_context(manager):
     batch_id = manager.chain([{"class": Square, "args": {"n": 2}}]).dispatch()
-    Batch.objects.filter(pk=batch_id).update(context=["not", "an", "object"])
+    tamper.batch(batch_id, context=["not", "an", "object"])
     drain()
-    assert BatchJob.objects.get(batch_id=batch_id).error.startswith(
-        "MalformedPayload: stored context of batch"
-    )
+    assert reads.job(batch_id).error.startswith("MalformedPayload: stored context of batch")
 
 
 @pytest.mark.parametrize("arg", ["garbage", "", "1; DROP TABLE django_batchqueue_batch", None])
@@ -83,7 +83,7 @@ def test_rq_messages_that_do_not_name_a_row_run_nothing(manager, arg):
     get_queue("batchjob").enqueue_many([Queue.prepare_data(RUNNER, args=(arg,))])
     assert perform(arg) == "invalid"
     drain()
-    assert Batch.objects.get(pk=batch_id).status == "completed"
+    assert reads.batch(batch_id).status == "completed"
     assert Event.objects.filter(label="square").count() == 1
 
 
@@ -95,10 +95,10 @@ def test_an_rq_message_naming_an_unknown_row(manager):
 
 def test_a_duplicate_rq_message_for_a_row_runs_it_once(manager):
     batch_id = manager.batch([{"class": Square, "args": {"n": 2}}]).dispatch()
-    row = BatchJob.objects.get(batch_id=batch_id)
+    row = reads.job(batch_id)
     # Someone (or a replayed Redis) enqueues a second RQ job for the same row.
     get_queue("batchjob").enqueue_many([Queue.prepare_data(RUNNER, args=(str(row.pk),))])
     assert drain() == 2
     assert Event.objects.filter(label="square").count() == 1
-    row.refresh_from_db()
+    row = reads.job(batch_id)
     assert (row.status, row.attempts) == ("completed", 1)

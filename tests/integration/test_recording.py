@@ -8,8 +8,8 @@ import pytest
 
 from django_batchqueue.execution import outcomes
 from django_batchqueue.execution.recording import Outcome
-from django_batchqueue.models import Batch, BatchJob
 from django_batchqueue.testing import drain
+from tests import reads
 from tests.testapp.jobs import Square
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,7 +42,7 @@ def test_a_success_that_cannot_be_recorded_is_recorded_as_a_failure_with_its_tra
     monkeypatch.setattr(outcomes, "run_succeeded", broken)
     batch_id = manager.batch([{"class": Square, "args": {"n": 2}}]).dispatch()
     drain()
-    row = BatchJob.objects.get(batch_id=batch_id)
+    row = reads.job(batch_id)
     assert (row.status, row.error) == ("failed", "ValueError: the recorder broke")
     assert "the recorder broke" in row.traceback and "broken" in row.traceback
-    assert Batch.objects.get(pk=batch_id).status == "failed"
+    assert reads.batch(batch_id).status == "failed"

@@ -2,8 +2,8 @@
 
 import pytest
 
-from django_batchqueue.models import BatchJob
 from django_batchqueue.testing import drain
+from tests import reads, tamper
 from tests.testapp.jobs import Square
 from tests.testapp.models import Event
 
@@ -26,9 +26,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 )
 def test_a_tampered_row_runs_nothing_and_fails_clearly(manager, path, tmp_path):
     batch_id = manager.batch([{"class": Square, "args": {"n": 4}}]).dispatch()
-    BatchJob.objects.filter(batch_id=batch_id).update(job_path=path)
+    tamper.job(reads.job(batch_id).id, job_path=path)
     assert drain() == 1
-    job = BatchJob.objects.get(batch_id=batch_id)
+    job = reads.job(batch_id)
     assert job.status == "failed" and job.attempts == 1
     assert "JobImportError" in job.error and (path in job.error)
     assert not Event.objects.exists()  # record() never ran
@@ -39,9 +39,7 @@ def test_a_tampered_compensation_path_is_refused_too(manager):
     batch_id = manager.chain(
         [[Square, "tests.testapp.jobs.Undo"], "tests.testapp.jobs.Boom"]
     ).dispatch()
-    BatchJob.objects.filter(batch_id=batch_id, position=0).update(
-        compensation_path="os.system", args={"n": 1}
-    )
+    tamper.job(reads.job(batch_id, position=0).id, compensation_path="os.system", args={"n": 1})
     drain()
-    comp = BatchJob.objects.get(batch_id=batch_id, kind="compensation")
+    comp = reads.job(batch_id, kind="compensation")
     assert comp.status == "failed" and "os.system" in comp.error

@@ -1,7 +1,7 @@
 import pytest
 
-from django_batchqueue.models import Batch
 from django_batchqueue.testing import drain
+from tests import reads
 from tests.testapp.jobs import Square, Step, SumResults
 from tests.testapp.models import Event
 
@@ -16,7 +16,7 @@ def test_parallel_map_reduce(manager):
     )
     ran = drain()
     assert ran == 6
-    batch = Batch.objects.get(pk=batch_id)
+    batch = reads.batch(batch_id)
     assert batch.status == "completed"
     assert batch.completed_jobs == 5
     assert Event.objects.get(label="sum").payload["total"] == 30
@@ -29,6 +29,6 @@ def test_chain_context(manager):
         .dispatch()
     )
     assert drain() == 3
-    batch = Batch.objects.get(pk=batch_id)
+    batch = reads.batch(batch_id)
     assert batch.status == "completed"
     assert batch.context["steps"] == ["a", "b", "c"]
