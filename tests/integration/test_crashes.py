@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from django_batchqueue.models import Batch, BatchJob
+from tests import reads
 from tests.conftest import wait_for
 from tests.testapp.models import Event
 
@@ -23,7 +23,7 @@ FAST = {  # shortened liveness and reconcile timings for worker subprocesses
 
 def final(batch_id, timeout=60):
     def done():
-        b = Batch.objects.get(pk=batch_id)
+        b = reads.batch(batch_id)
         return b if b.status in ("completed", "failed", "cancelled") else None
 
     return wait_for(done, timeout=timeout, message=f"batch {batch_id} to finish")
@@ -33,7 +33,7 @@ def test_a_killed_work_horse_is_recorded_at_once_and_retried(manager, workers):
     batch_id = manager.batch([{"class": "tests.testapp.jobs.KillMe", "max_retries": 1}]).dispatch()
     workers.start(1, worker_class="django_batchqueue.worker.BatchWorker", env=FAST)
     batch = final(batch_id)
-    row = BatchJob.objects.get(batch_id=batch_id)
+    row = reads.job(batch_id)
     assert (batch.status, row.status, row.attempts, row.result) == (
         "completed",
         "completed",
@@ -67,15 +67,15 @@ def test_a_worker_killed_outright_is_noticed_by_another_worker(manager, workers)
     killed_at = time.monotonic()
     os.killpg(victim.pid, signal.SIGKILL)  # worker and job die together, nothing is recorded
     victim.wait()
-    row = BatchJob.objects.get(batch_id=batch_id)
+    row = reads.job(batch_id)
     wait_for(
-        lambda: BatchJob.objects.get(pk=row.pk).attempts == 2 or None,
+        lambda: reads.job(batch_id).attempts == 2 or None,
         timeout=60,
         message="the job to be retried",
     )
     noticed_after = time.monotonic() - killed_at
     batch = final(batch_id)
-    row.refresh_from_db()
+    row = reads.job(batch_id)
     assert batch.status == "completed" and row.result == "done"
     assert row.error.startswith(f"WorkerLost: worker {row.worker_name}") or row.error.startswith(
         "WorkerLost: worker"
@@ -89,13 +89,13 @@ def test_plain_rq_worker_crash_is_repaired_by_the_reconcile_command(manager, wor
     batch_id = manager.batch([{"class": "tests.testapp.jobs.KillMe", "max_retries": 1}]).dispatch()
     workers.start(1, worker_class="rq.Worker")
     wait_for(lambda: Event.objects.filter(label="killme").exists(), message="the job to start")
-    row = BatchJob.objects.get(batch_id=batch_id)
+    row = reads.job(batch_id)
     # RQ's own worker records the dead horse in Redis only; the row is still "running".
-    wait_for(lambda: BatchJob.objects.get(pk=row.pk).status == "running" or None, timeout=10)
+    wait_for(lambda: reads.job(batch_id).status == "running" or None, timeout=10)
     time.sleep(2)
     call_command("batchqueue_reconcile", "--grace=0")
     batch = final(batch_id)
-    row.refresh_from_db()
+    row = reads.job(batch_id)
     assert (batch.status, row.attempts) == ("completed", 2)
     assert "without recording an outcome" in row.error, row.error
 
@@ -124,20 +124,20 @@ def test_a_job_killed_inside_a_transaction_cannot_swallow_later_writes(
         assert final(second).status == "completed"
         assert Event.objects.filter(label="square").count() == 1
         assert not Event.objects.filter(label="written_by_killed_job").exists()
-        assert BatchJob.objects.get(batch_id=first).error.startswith("WorkerLost")
+        assert reads.job(first).error.startswith("WorkerLost")
     else:
         # The naive worker's second horse writes into the killed horse's open transaction:
         # nothing it does ever commits. This is the failure BatchWorker prevents.
         from django_batchqueue.execution.queues import get_queue
 
-        second_row = str(BatchJob.objects.get(batch_id=second).pk)
+        second_row = str(reads.job(second).pk)
         wait_for(
             lambda: get_queue("batchjob").count == 0 and second_row in workers.output(),
             message="the worker to take the second job",
         )
         time.sleep(5)
         assert not Event.objects.filter(label="square").exists()
-        assert Batch.objects.get(pk=second).status == "pending"
+        assert reads.batch(second).status == "pending"
 
 
 def test_a_work_horse_that_exits_is_recorded_with_its_exit_code(manager, workers):
@@ -146,6 +146,6 @@ def test_a_work_horse_that_exits_is_recorded_with_its_exit_code(manager, workers
     ).dispatch()
     workers.start(1, worker_class="django_batchqueue.worker.BatchWorker", env=FAST)
     batch = final(batch_id)
-    row = BatchJob.objects.get(batch_id=batch_id)
+    row = reads.job(batch_id)
     assert (batch.status, row.status) == ("failed", "failed")
     assert row.error == "WorkerLost: the work horse exited with code 3 while running the job"

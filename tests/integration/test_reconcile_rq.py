@@ -8,16 +8,16 @@ import pytest
 from django_batchqueue.execution.queues import KEEPS_CURRENT_JOB_FIELD as KEEPS
 from django_batchqueue.execution.queues import get_queue
 from django_batchqueue.execution.reconcile import reconcile
-from django_batchqueue.models import Batch, BatchJob
 from django_batchqueue.storage import get_storage
 from django_batchqueue.testing import drain
+from tests import reads
 from tests.testapp.jobs import Square
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _only_row(batch_id) -> BatchJob:
-    return BatchJob.objects.get(batch_id=batch_id)
+def _only_row(batch_id):
+    return reads.job(batch_id)
 
 
 def test_a_job_popped_by_a_worker_that_died_is_enqueued_again(manager, clean_redis):
@@ -33,7 +33,7 @@ def test_a_job_popped_by_a_worker_that_died_is_enqueued_again(manager, clean_red
     fresh = _only_row(batch_id)
     assert fresh.status == "queued" and fresh.rq_job_id != row.rq_job_id
     assert drain() == 1
-    assert Batch.objects.get(pk=batch_id).status == "completed"
+    assert reads.batch(batch_id).status == "completed"
 
 
 def test_a_job_started_by_a_worker_that_died_before_claiming_its_row(manager, clean_redis):
@@ -45,7 +45,7 @@ def test_a_job_started_by_a_worker_that_died_before_claiming_its_row(manager, cl
     clean_redis.hset(f"rq:job:{row.rq_job_id}", mapping=started)
     assert reconcile(grace_seconds=0).reenqueued == 1
     assert drain() == 1
-    assert Batch.objects.get(pk=batch_id).status == "completed"
+    assert reads.batch(batch_id).status == "completed"
 
 
 def test_a_job_a_live_worker_started_is_left_to_it(manager, clean_redis):
@@ -98,17 +98,17 @@ def test_lost_rows_are_found_behind_any_number_of_healthy_ones(manager, clean_re
     ]
     lost = manager.batch([{"class": Square, "args": {"n": n}} for n in range(5)]).dispatch()
     queue = get_queue("batchjob")
-    lost_rows = list(BatchJob.objects.filter(batch_id=lost, status="queued"))
+    lost_rows = reads.jobs(lost, status="queued")
     for row in lost_rows:
         clean_redis.delete(f"rq:job:{row.rq_job_id}")
         clean_redis.lrem(queue.key, 0, row.rq_job_id)
-    queued = BatchJob.objects.filter(status="queued").count()
+    queued = sum(len(reads.jobs(b, status="queued")) for b in [*healthy, lost])
     assert queued - len(lost_rows) > 10  # the healthy queued rows alone fill more than a step
     report = reconcile(grace_seconds=0, limit=10)  # ten rows a step, the lost ones come last
     assert (report.examined, report.reenqueued) == (queued, len(lost_rows)), report.details
     assert all("its RQ job was missing" in line for line in report.details)
     assert drain() == 4 * 25 + 5
-    assert {Batch.objects.get(pk=b).status for b in [*healthy, lost]} == {"completed"}
+    assert {reads.batch(b).status for b in [*healthy, lost]} == {"completed"}
     assert reconcile(grace_seconds=0).changed == 0
 
 
