@@ -11,11 +11,12 @@ PG_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
 # use the Redis of BATCHQUEUE_TEST_REDIS and the PostgreSQL of PG_URL.
 TEST_SERVICES := REDIS_URL="$${BATCHQUEUE_TEST_REDIS:-$${REDIS_URL:-redis://127.0.0.1:6379/0}}" DATABASE_URL="$(PG_URL)" scripts/ensure-services.sh
 
-.PHONY: help venv demo test test-sqlite test-postgres test-django6 test-lowest lint docs bench bench-celery stress clean
+.PHONY: help venv demo test test-sqlite test-postgres test-redis-storage test-django6 test-lowest lint docs bench bench-celery stress clean
 
 help:
 	@echo "make demo          run the demo (map-reduce, chain, saga) on real workers"
 	@echo "make test          run the test suite on SQLite and on PostgreSQL"
+	@echo "make test-redis-storage  the suite with batch state in Redis (STORAGE = \"redis\")"
 	@echo "make test-django6  the suite again on Django 6 (needs Python 3.12+; fails without)"
 	@echo "make test-lowest   the suite on the lowest supported rq, django-rq, Django, DRF, redis"
 	@echo "make lint          ruff check, ruff format --check, mypy and makemigrations --check"
@@ -52,6 +53,12 @@ test-sqlite: venv
 
 test-postgres: venv
 	BATCHQUEUE_TEST_DB=postgres DATABASE_URL=$(PG_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+# The suite with batch state in Redis (STORAGE = "redis") on SQLite: tests marked sql_only and
+# the SQL half of the tests that run on both storages are left to test-sqlite/test-postgres.
+test-redis-storage: venv
+	$(TEST_SERVICES) redis
+	BATCHQUEUE_TEST_STORAGE=redis BATCHQUEUE_TEST_DB=sqlite $(PY) -m pytest $(PYTEST_ARGS)
 
 test-django6:
 ifeq ($(PYTHON_DJANGO6),)

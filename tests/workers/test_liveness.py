@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from rq import Worker
 
-from django_batchqueue.models import BatchJob
+from tests import reads
 from tests.conftest import wait_for
 from tests.integration.test_crashes import FAST, final
 
@@ -29,7 +29,7 @@ def test_a_job_running_past_the_reconcile_grace_is_left_to_its_worker(
     ).dispatch()
     workers.start(2, worker_class=f"django_batchqueue.worker.{worker_class}", env=FAST)
     batch = final(batch_id, timeout=60)
-    row = BatchJob.objects.get(batch_id=batch_id)
+    row = reads.job(batch_id)
     assert (batch.status, row.attempts, row.error) == ("completed", 1, "")
 
 
@@ -55,7 +55,7 @@ def test_a_current_job_left_behind_in_the_key_is_corrected_by_the_heartbeat(
         [{"class": "tests.testapp.jobs.Slow", "args": {"seconds": 3}}]
     ).dispatch()
     row = wait_for(
-        lambda: BatchJob.objects.filter(batch_id=batch_id, status="running").first(),
+        lambda: next(iter(reads.jobs(batch_id, status="running")), None),
         message="the job to start",
     )
     # While it runs, the field names its RQ job (written as it started, and by every beat).
