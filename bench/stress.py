@@ -129,16 +129,36 @@ def dispatch_round(manager, *, big: int, chains: int, races: int, rng: random.Ra
     return plan
 
 
-def wait_settled(batch_ids: list[str], timeout: float) -> bool:
-    from django_batchqueue.models import Batch, BatchJob
+def _batches(batch_ids: list[str]) -> list:
+    """The batches, read through storage (SQL or Redis alike)."""
+    import uuid
 
+    from django_batchqueue.storage import get_storage
+
+    storage = get_storage()
+    found = (storage.get_batch(uuid.UUID(str(b))) for b in batch_ids)
+    return [b for b in found if b is not None]
+
+
+def _rows(batch_id: object) -> list:
+    """Every row of the batch (jobs, callbacks, compensations), read through storage."""
+    import uuid
+
+    from django_batchqueue.storage import get_storage
+    from django_batchqueue.storage.base import JobQuery
+
+    query = JobQuery(batch_id=uuid.UUID(str(batch_id)), kind=None)
+    return get_storage().list_jobs(query, 0, 10_000_000)
+
+
+def wait_settled(batch_ids: list[str], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        open_batches = Batch.objects.filter(pk__in=batch_ids, status__in=["pending", "running"])
-        busy = BatchJob.objects.filter(
-            batch_id__in=batch_ids, status__in=["pending", "queued", "running"]
-        )
-        if not open_batches.exists() and not busy.exists():
+        batches = _batches(batch_ids)
+        open_ = [b for b in batches if b.status in ("pending", "running")]
+        if not open_ and not any(
+            r.status in ("pending", "queued", "running") for b in batches for r in _rows(b.pk)
+        ):
             return True
         time.sleep(0.2)
     return False
@@ -147,14 +167,16 @@ def wait_settled(batch_ids: list[str], timeout: float) -> bool:
 def check(plan: Plan) -> tuple[list[str], Counter]:
     """Every invariant; returns (problems, figures)."""
     from django_batchqueue.execution.queues import get_queue
-    from django_batchqueue.models import Batch, BatchJob
 
     redis = get_queue("batchjob").connection
     problems: list[str] = []
     figures: Counter = Counter()
-    for batch in Batch.objects.filter(pk__in=plan.batch_ids):
+    for batch in _batches(plan.batch_ids):
         bid = str(batch.pk)
-        rows = list(BatchJob.objects.filter(batch=batch).values("id", "kind", "status", "event"))
+        rows = [
+            {"id": r.id, "kind": r.kind, "status": r.status, "event": r.event}
+            for r in _rows(batch.pk)
+        ]
         jobs = [r for r in rows if r["kind"] == "job"]
         status = Counter(r["status"] for r in jobs)
         figures["batches"] += 1

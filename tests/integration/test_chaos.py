@@ -16,7 +16,12 @@ from bench.chaos import Config, report, run_chaos
 from bench.chaos_faults import ALL_FAULTS, REDIS, RedisServer, Schedule
 from tests.conftest import _db_env, point_queues_at
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.worker,
+    # Not yet on Redis storage: bench/chaos.py's workload and verdict read the tables.
+    pytest.mark.sql_only("bench/chaos.py reads the Batch and BatchJob tables (not yet storage)"),
+]
 
 FAST = {  # as in test_crashes.py: a killed worker is noticed within seconds
     "BATCHQUEUE_TEST_HEARTBEAT_TTL": "3",

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from django_batchqueue.models import BatchJob
+from tests import reads
 from tests.conftest import wait_for
 from tests.integration.test_crashes import FAST, final
 from tests.testapp.models import Event
@@ -32,7 +32,7 @@ def test_a_job_that_leaves_a_transaction_open_cannot_wedge_the_worker(
     after_id = manager.batch(squares).dispatch()
     workers.start(1, worker_class=worker_class, env=FAST)
     assert final(first).status == "completed"
-    row = BatchJob.objects.get(batch_id=first)
+    row = reads.job(first)
     assert (row.status, row.attempts, row.result) == ("completed", 2, 2)
     # The first attempt's own write was rolled back with its transaction, never committed.
     assert not Event.objects.filter(label="leaked").exists()
@@ -56,7 +56,7 @@ def test_a_job_that_swallows_its_timeout_is_stopped_at_timeout_plus_grace(
     started = time.monotonic()
     batch = final(stuck, timeout=30)
     took = time.monotonic() - started
-    row = BatchJob.objects.get(batch_id=stuck)
+    row = reads.job(stuck)
     assert batch.status == "failed"
     assert row.error == (
         "JobTimeoutIgnored: job ignored its timeout of 1s for 2s more and was stopped"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from django_batchqueue.models import BatchJob
+from tests import reads
 from tests.conftest import wait_for
 from tests.integration.test_crashes import FAST, final
 from tests.testapp.models import Event
@@ -26,7 +26,7 @@ def test_one_horse_runs_many_jobs_and_is_replaced_after_its_round(manager, worke
     batch_id = manager.batch([{"class": "tests.testapp.jobs.PidJob"}] * 7).dispatch()
     workers.start(1, worker_class=PERSISTENT, env={**FAST, "BATCHQUEUE_TEST_HORSE_MAX_JOBS": "3"})
     assert final(batch_id).status == "completed"
-    pids = [r for r in BatchJob.objects.filter(batch_id=batch_id).values_list("result", flat=True)]
+    pids = [r.result for r in reads.jobs(batch_id)]
     # 7 jobs, 3 per horse: three horses, none of them the worker's own process.
     assert len(set(pids)) == 3, pids
     assert workers.procs[0].pid not in pids
@@ -37,7 +37,7 @@ def test_a_horse_killed_mid_job_is_recorded_at_once_and_replaced(manager, worker
     started = time.monotonic()
     workers.start(1, worker_class=PERSISTENT, env=FAST)
     batch = final(batch_id)
-    row = BatchJob.objects.get(batch_id=batch_id)
+    row = reads.job(batch_id)
     assert (batch.status, row.attempts, row.result) == ("completed", 2, "survived")
     assert row.error == "WorkerLost: the work horse was killed by signal 9 while running the job"
     assert time.monotonic() - started < 20  # at once, not after a heartbeat expired
@@ -61,7 +61,7 @@ def test_a_horse_no_timeout_can_reach_is_killed_by_its_parent(manager, workers, 
     started = time.monotonic()
     batch = final(batch_id, timeout=30)
     took = time.monotonic() - started
-    row = BatchJob.objects.get(batch_id=batch_id)
+    row = reads.job(batch_id)
     assert batch.status == "failed"
     assert row.error == (
         "WorkerLost: the work horse was killed by its worker for running past its timeout "
@@ -77,7 +77,7 @@ def test_a_job_that_swallows_even_the_second_stop_ends_its_horse(manager, worker
     then = manager.batch([{"class": "tests.testapp.jobs.Square", "args": {"n": 5}}]).dispatch()
     workers.start(1, worker_class=PERSISTENT, env=short_grace)
     batch = final(batch_id, timeout=30)
-    row = BatchJob.objects.get(batch_id=batch_id)
+    row = reads.job(batch_id)
     assert batch.status == "failed"
     # JobTimeout at 1 s, JobTimeoutIgnored at 3 s, both swallowed; the horse exits at 5 s.
     assert row.error == "WorkerLost: the work horse exited with code 75 while running the job"
