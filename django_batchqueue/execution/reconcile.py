@@ -174,7 +174,11 @@ def _orphaned_runs(
             # A worker that runs jobs in its own process records the outcome before RQ moves
             # on; one that has moved on to another job (or to none) will never record this.
             why = f"worker {row.worker_name} moved on without recording an outcome"
-        elif row.rq_job_id in holdings and not holdings[row.rq_job_id].will_run:
+        elif (
+            seen.trustworthy and row.rq_job_id in holdings and not holdings[row.rq_job_id].will_run
+        ):
+            # Right after Redis restarted, a running job's RQ hash may be gone while its
+            # horse still runs: only a settled Redis says the worker moved on.
             why = f"its RQ job {_said(holdings[row.rq_job_id])} and worker {row.worker_name} "
             why += "moved on without recording an outcome"
         elif row.rq_job_id in long_ended:
