@@ -15,9 +15,9 @@ TEST_SERVICES := REDIS_URL="$${BATCHQUEUE_TEST_REDIS:-$${REDIS_URL:-redis://127.
 
 help:
 	@echo "make demo          run the demo (map-reduce, chain, saga) on real workers"
-	@echo "make test          run the test suite on SQLite and on PostgreSQL"
-	@echo "make test-redis-storage  the suite with batch state in Redis (STORAGE = \"redis\")"
-	@echo "make test-django6  the suite again on Django 6 (needs Python 3.12+; fails without)"
+	@echo "make test          the test suite on SQLite, PostgreSQL and Redis storage"
+	@echo "make test-redis-storage  only the suite with batch state in Redis (STORAGE = \"redis\")"
+	@echo "make test-django6  the suite again on Django 6 and PostgreSQL (needs Python 3.12+)"
 	@echo "make test-lowest   the suite on the lowest supported rq, django-rq, Django, DRF, redis"
 	@echo "make lint          ruff check, ruff format --check, mypy and makemigrations --check"
 	@echo "make docs          build the documentation site strictly (warnings are errors) into site/"
@@ -46,7 +46,7 @@ demo: venv
 test: venv
 	$(TEST_SERVICES) redis postgres
 	@scripts/ensure-chromium.sh || echo "test: no Chromium; the admin's browser tests will be skipped (CI sets BATCHQUEUE_REQUIRE_BROWSER=1 and fails them instead)"
-	$(MAKE) --no-print-directory test-sqlite test-postgres
+	$(MAKE) --no-print-directory test-sqlite test-postgres test-redis-storage
 
 test-sqlite: venv
 	BATCHQUEUE_TEST_DB=sqlite $(PY) -m pytest $(PYTEST_ARGS)
@@ -69,7 +69,7 @@ else
 	$(MAKE) --no-print-directory VENV=.venv-django6 PYTHON=$(PYTHON_DJANGO6) venv
 	.venv-django6/bin/python -m pip install -q "django>=6.0,<7"
 	.venv-django6/bin/python -m django --version
-	$(MAKE) --no-print-directory VENV=.venv-django6 test-sqlite test-postgres
+	$(MAKE) --no-print-directory VENV=.venv-django6 test-postgres
 endif
 
 # The lowest versions pyproject.toml admits; the suite must pass on them too.

@@ -4,6 +4,7 @@ are killed under it; then a verdict comparing what really ran with what the rows
     python bench/chaos.py --minutes 3 --faults all                 # PostgreSQL (default)
     python bench/chaos.py --db sqlite --faults kill --jobs 20000
     python bench/chaos.py --worker-class django_batchqueue.worker.SimpleBatchWorker
+    python bench/chaos.py --storage redis --faults kill,redis-aof   # batch state in Redis
 
 Starts its own redis-server (``--redis-port``, an AOF under ``--redis-dir``) and 4
 ``manage.py rqworker batchjob`` processes, keeps about ``--in-flight`` batches running (strict
@@ -162,7 +163,6 @@ def _run(
     from django.db import connections
 
     from django_batchqueue import BatchManager
-    from django_batchqueue.models import BatchJob
 
     log_path = out / "jobs.log"
     extra = {LOG_ENV: str(log_path), "PGAPPNAME": WORKER_APPNAME}
@@ -197,7 +197,7 @@ def _run(
             if time.time() >= next_report:
                 next_report += 10
                 try:
-                    completions = BatchJob.objects.filter(kind="job", status="completed").count()
+                    completions = workload.tracker.completions(workload.batches)
                 except Exception:
                     connections.close_all()
                 say(
@@ -302,6 +302,13 @@ def _parse() -> argparse.Namespace:
     )
     a = parser.add_argument
     a("--db", default="postgres", choices=["postgres", "sqlite"])
+    a(
+        "--storage",
+        default="sql",
+        choices=["sql", "redis"],
+        help="where batch state lives; redis: on the run's own redis-server, with appendfsync "
+        "always, and no redis-empty faults (an empty restart loses Redis-stored batches)",
+    )
     a("--minutes", type=float, default=3.0)
     a("--jobs", type=int, default=None, help="stop once this many job rows completed")
     a("--faults", default="all", help=f"all, none, kill, redis or any of {', '.join(ALL_FAULTS)}")
@@ -331,11 +338,17 @@ def _parse() -> argparse.Namespace:
 def main() -> int:
     args = _parse()
     faults = parse_faults(args.faults)
+    if args.storage == "redis":
+        faults = tuple(k for k in faults if k != "redis-empty")
+        os.environ["BENCH_STORAGE"] = "redis"  # the workers and the reconcile cron inherit it
     if not port_is_free(args.redis_port):
         print(f"port {args.redis_port} is in use; pick another --redis-port")
         return 2
     out = Path(args.out or ROOT / ".local" / "chaos" / time.strftime("%Y%m%d-%H%M%S"))
-    redis = RedisServer(args.redis_port, Path(args.redis_dir) / str(args.redis_port))
+    fsync = "always" if args.storage == "redis" else "everysec"
+    redis = RedisServer(
+        args.redis_port, Path(args.redis_dir) / str(args.redis_port), appendfsync=fsync
+    )
     redis.wipe()
     redis.start()
     os.environ.update(BENCH_REDIS=redis.url, BENCH_PG_NAME=args.pg_name)
@@ -380,7 +393,8 @@ def main() -> int:
             seed=args.seed,
         )
         print(
-            f"chaos: {args.db}, {args.workers} x {args.worker_class}, faults {','.join(faults)}, "
+            f"chaos: {args.db}, {args.storage} storage, {args.workers} x {args.worker_class}, "
+            f"faults {','.join(faults)}, "
             f"{args.minutes} min, logs in {out}"
         )
         result = run_chaos(

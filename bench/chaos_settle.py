@@ -12,10 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bench import chaos_reads
 from bench.chaos_verdict import Verdict
 from bench.chaos_workload import Workload
-
-BUSY = ("pending", "queued", "running")
 
 
 @dataclass
@@ -43,19 +42,16 @@ def wait_settled(
     running; return when (or None on timeout). Rows open at ``limit_at`` go to ``late``."""
     from django.db import connections
 
-    from django_batchqueue.models import BatchJob
-
     deadline = time.time() + timeout
     next_report = time.time() + 30
     snapshot_taken = False
     while time.time() < deadline:
         try:
             open_batches = workload.open_ids()
-            busy = BatchJob.objects.filter(batch_id__in=list(workload.batches), status__in=BUSY)
-            n_busy = busy.count()
+            n_busy, busy = workload.tracker.busy_rows(list(workload.batches))
             if n_busy and not snapshot_taken and time.time() >= limit_at:
                 snapshot_taken = True
-                late += _snapshot(list(busy[:200]))
+                late += _snapshot(busy)
         except Exception:
             connections.close_all()
             time.sleep(1)
@@ -121,19 +117,13 @@ def rq_whereabouts(rq_job_ids: list[str]) -> dict[str, str]:
 
 def report_late(verdict: Verdict, late: list[Late], limit: float, t_last: float) -> None:
     """One violation per late row, with how it finally ended."""
-    from django_batchqueue.models import BatchJob
-
-    final = {
-        str(r.pk): r
-        for r in BatchJob.objects.filter(pk__in=[x.row for x in late]).select_related("batch")
-    }
     for x in late:
-        row = final.get(x.row)
+        row = chaos_reads.row(x.row)
         ended = "row gone"
         if row is not None:
             when = f"+{row.finished_at.timestamp() - t_last:.0f}s" if row.finished_at else "never"
             ended = (
-                f"{row.batch.name}: ended {row.status} at {when} after the last fault, "
+                f"{row.loaded_batch.name}: ended {row.status} at {when} after the last fault, "
                 f"attempts {row.attempts}, error {row.error!r:.120}"
             )
         verdict.add(

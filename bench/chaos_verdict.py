@@ -204,7 +204,7 @@ def judge(
     t0: float = 0.0,
 ) -> Verdict:
     """Every check of the run over the batches in ``plans``."""
-    from django_batchqueue.models import Batch, BatchJob
+    from bench import chaos_reads
 
     j = Judge(runs, faults, quits, t0)
     v = j.verdict
@@ -220,19 +220,13 @@ def judge(
         "compensation_path",
         "compensates_id",
     )
-    rows_by_batch: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    ids = list(plans)
-    for chunk in range(0, len(ids), 500):
-        part = ids[chunk : chunk + 500]
-        for r in BatchJob.objects.filter(batch_id__in=part).values(*fields):
-            rows_by_batch[str(r["batch_id"])].append(r)
-    batches = {str(b.pk): b for b in Batch.objects.filter(pk__in=ids)}
-    for bid, plan in plans.items():
-        batch = batches.get(bid)
+    for bid, plan in plans.items():  # read through storage: SQL or Redis, whichever is set
+        batch = chaos_reads.batch(bid)
         if batch is None:
             v.add("lost", f"batch {bid} ({plan.kind}) has no row")
             continue
-        _check_batch(j, batch, plan, rows_by_batch[bid])
+        rows = [{f: getattr(r, f) for f in fields} for r in chaos_reads.rows(bid)]
+        _check_batch(j, batch, plan, rows)
     return v
 
 

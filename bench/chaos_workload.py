@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.chaos_reads import Tracker
+
 J = "bench.chaos_jobs."
 JOB, STEP, ADDER, CALLBACK, UNDO = (
     J + "ChaosJob",
@@ -46,6 +48,7 @@ class Workload:
     long_share: float = 0.05  # share of jobs that sleep 1-3 s
     batches: dict[str, Planned] = field(default_factory=dict)
     dispatch_errors: int = 0
+    tracker: Tracker = field(default_factory=Tracker)
     _turn: int = 0
 
     # -- jobs -------------------------------------------------------------------------------
@@ -127,15 +130,8 @@ class Workload:
     # -- the loop's step --------------------------------------------------------------------
 
     def open_ids(self) -> list[str]:
-        from django_batchqueue.models import Batch
-
-        ids = list(self.batches)
-        return [
-            str(pk)
-            for pk in Batch.objects.filter(
-                pk__in=ids, status__in=["pending", "running"]
-            ).values_list("pk", flat=True)
-        ]
+        """The workload's batches not yet finished (with their outcome acted on)."""
+        return self.tracker.open_ids(list(self.batches))
 
     def step(self, manager: Any) -> None:
         """Top the batches in flight up to ``in_flight`` and cancel those that are due."""

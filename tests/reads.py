@@ -33,12 +33,14 @@ def tree(root_id: Any) -> list[BatchRecord]:
 
 
 def settled(*root_ids: Any) -> bool:
-    """Whether each tree is finished: no batch open or compensating, no callback or
-    compensation run waiting or running."""
+    """Whether each tree is finished: no batch open or compensating, each outcome acted on
+    (``finalized_at``), no callback or compensation run waiting or running."""
     for root_id in root_ids:
         for b in tree(root_id):
             if b.status in ("pending", "running") or b.compensation_status == "running":
                 return False
+            if b.finalized_at is None:  # its outcome is not yet acted on (Redis storage
+                return False  # writes the ending and its compensations one step at a time)
             if jobs(b.id, None, kind__in=("callback", "compensation"), status__in=ACTIVE):
                 return False
     return True

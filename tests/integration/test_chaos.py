@@ -1,8 +1,9 @@
 """A bounded run of bench/chaos.py in the suite: 4 worker processes under every kind of fault
 (kill -9 of workers, horses and process groups; Redis killed and restarted empty and from its
 AOF, on a redis-server of the test's own; pg_terminate_backend of the workers' connections on
-PostgreSQL), then the full verdict: nothing lost, nothing run twice unless its own process was
-killed, callbacks once, compensations once and in order, everything settled."""
+PostgreSQL), then the full verdict, read through storage (SQL or Redis): nothing lost, nothing
+run twice unless its own process was killed, callbacks once, compensations once and in order,
+everything settled."""
 
 from __future__ import annotations
 
@@ -13,15 +14,17 @@ import pytest
 from django.db import connection
 
 from bench.chaos import Config, report, run_chaos
-from bench.chaos_faults import ALL_FAULTS, REDIS, RedisServer, Schedule
-from tests.conftest import _db_env, point_queues_at
+from bench.chaos_faults import ALL_FAULTS, RedisServer, Schedule
+from tests.conftest import SUITE_STORAGE, _db_env, point_queues_at
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.worker,
-    # Not yet on Redis storage: bench/chaos.py's workload and verdict read the tables.
-    pytest.mark.sql_only("bench/chaos.py reads the Batch and BatchJob tables (not yet storage)"),
 ]
+#: On Redis storage batch state lives in the run's own Redis: it keeps every acknowledged write
+#: (appendfsync always, as docs/storage.md advises), and is never restarted empty (that loses
+#: every Redis-stored batch by design).
+ON_REDIS = SUITE_STORAGE == "redis"
 
 FAST = {  # as in test_crashes.py: a killed worker is noticed within seconds
     "BATCHQUEUE_TEST_HEARTBEAT_TTL": "3",
@@ -41,7 +44,9 @@ def chaos_redis(tmp_path: Path, settings, monkeypatch):
     """A redis-server of this test's own (with an AOF), which the run kills and restarts."""
     from django_batchqueue.execution.queues import reset_queue_cache
 
-    server = RedisServer(_free_port(), tmp_path / "redis")
+    server = RedisServer(
+        _free_port(), tmp_path / "redis", appendfsync="always" if ON_REDIS else "everysec"
+    )
     server.start()
     queues = {name: {**cfg, "URL": server.url} for name, cfg in settings.RQ_QUEUES.items()}
     point_queues_at(queues, settings, monkeypatch)
@@ -61,7 +66,7 @@ def test_a_bounded_chaos_run_loses_nothing_and_runs_nothing_twice(workers, chaos
 
     config = Config(
         minutes=1.0,
-        faults=ALL_FAULTS,
+        faults=tuple(k for k in ALL_FAULTS if not (ON_REDIS and k == "redis-empty")),
         workers=4,
         in_flight=12,
         settle_timeout=90,
@@ -82,7 +87,9 @@ def test_a_bounded_chaos_run_loses_nothing_and_runs_nothing_twice(workers, chaos
     print()
     report(result)
     # Every kind of fault struck at least once (kill-horse needs a horse at that moment).
-    expected = {"kill-worker", "kill-group", *REDIS} | ({"pg-terminate"} if pg else set())
+    expected = {"kill-worker", "kill-group", *config.faults} - {"kill-horse"}
+    if not pg:
+        expected.discard("pg-terminate")
     assert expected <= set(result.faults), dict(result.faults)
     assert result.verdict.figures["completions"] > 100
     assert result.settled, "the run did not settle within 90 s of the last fault"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from django_batchqueue.models import Batch
+from tests import reads
 from tests.conftest import wait_for
 from tests.testapp.jobs import (
     Boom,
@@ -28,7 +28,7 @@ def test_burst_worker_subprocess_runs_a_batch(manager, workers):
     )
     (proc,) = workers.start(1, burst=True)
     assert proc.wait(timeout=120) == 0, workers.output()
-    batch = Batch.objects.get(pk=batch_id)
+    batch = reads.batch(batch_id)
     assert (batch.status, batch.completed_jobs) == ("completed", 4)
     assert Event.objects.get(label="sum").payload["total"] == 0 + 1 + 4 + 9
 
@@ -47,10 +47,10 @@ def test_two_workers_share_a_batch_and_a_chain(manager, workers, worker_class):
     chain = manager.chain([{"class": Step, "args": {"name": n}} for n in "abcd"]).dispatch()
     workers.start(2, worker_class=worker_class)
     wait_for(
-        lambda: Batch.objects.filter(pk__in=[parallel, chain], status="completed").count() == 2,
+        lambda: all(reads.batch(b).status == "completed" for b in (parallel, chain)),
         message="both batches to complete",
     )
-    assert Batch.objects.get(pk=chain).context["steps"] == list("abcd")
+    assert reads.batch(chain).context["steps"] == list("abcd")
     assert Event.objects.filter(label="pid").count() == 12
 
 
@@ -69,7 +69,7 @@ def test_a_job_still_running_when_a_strict_batch_fails_is_compensated_once_done(
     workers.start(2, worker_class="rq.SimpleWorker")
 
     def settled():
-        b = Batch.objects.get(pk=batch_id)
+        b = reads.batch(batch_id)
         return b.compensation_status in ("completed", "failed") and b
 
     batch = wait_for(settled, message="compensation to finish")
@@ -78,7 +78,7 @@ def test_a_job_still_running_when_a_strict_batch_fails_is_compensated_once_done(
     # The slow job was running when the batch failed; it completed, then it was undone, once.
     assert labels.count("undo") == 1
     assert labels.index("slow_end") < labels.index("undo")
-    assert batch.jobs.get(kind="job", position=0).status == "completed"
+    assert reads.job(batch_id, position=0).status == "completed"
     assert batch.compensation_status == "completed"
 
 
@@ -104,7 +104,7 @@ def test_settle_callbacks_wait_for_on_job_failure_callbacks_on_other_workers(man
         "failure:start",
         "failure:end",
     ]
-    assert Batch.objects.get(pk=batch_id).status == "completed"
+    assert reads.batch(batch_id).status == "completed"
 
 
 def test_queues_with_rqs_json_serializer(manager, workers, clean_redis):
@@ -128,7 +128,7 @@ def test_queues_with_rqs_json_serializer(manager, workers, clean_redis):
         1, "secure", burst=True, extra=["--serializer", "rq.serializers.JSONSerializer"]
     )
     assert proc.wait(timeout=120) == 0, workers.output()
-    assert Batch.objects.get(pk=batch_id).status == "completed"
+    assert reads.batch(batch_id).status == "completed"
     assert Event.objects.get(label="sum").payload["total"] == 0 + 1 + 4
 
 
@@ -147,12 +147,7 @@ def test_batch_worker_parent_claims_and_records_while_the_horse_only_runs_the_jo
     chain = manager.chain([{"class": Step, "args": {"name": n}} for n in "xyz"]).dispatch()
     (proc,) = workers.start(1, worker_class="django_batchqueue.worker.BatchWorker")
     wait_for(
-        lambda: (
-            Batch.objects.filter(
-                pk__in=[parallel, chain], status__in=["completed", "failed"]
-            ).count()
-            == 2
-        ),
+        lambda: all(reads.batch(b).status in ("completed", "failed") for b in (parallel, chain)),
         message="both batches to settle",
     )
     results = manager.get_results(parallel)
@@ -162,15 +157,17 @@ def test_batch_worker_parent_claims_and_records_while_the_horse_only_runs_the_jo
     assert len({h["pid"] for h in horses}) == 6  # a horse per job
     assert proc.pid not in {h["pid"] for h in horses}
     assert Event.objects.filter(label="horse").count() == 6  # the horses' own writes
-    batch = Batch.objects.get(pk=parallel)
+    batch = reads.batch(parallel)
     assert (batch.status, batch.completed_jobs, batch.failed_jobs) == ("completed", 7, 1)
-    flaky = batch.jobs.get(kind="job", job_path__endswith="FlakyTwice")
+    rows = reads.jobs(parallel)
+    (flaky,) = [r for r in rows if r.job_path.endswith("FlakyTwice")]
     assert (flaky.status, flaky.attempts, flaky.result) == ("completed", 3, {"attempts": 3})
-    boom = batch.jobs.get(kind="job", job_path__endswith="Boom")
+    boom_at = next(r.position for r in rows if r.job_path.endswith("Boom"))
+    boom = reads.job(parallel, position=boom_at)  # whole, with its traceback
     assert (boom.status, boom.error) == ("failed", "RuntimeError: no")
     assert "raise RuntimeError(message)" in boom.traceback
     callbacks = Event.objects.filter(label="callback:cb").order_by("id")
     wait_for(lambda: callbacks.count() >= 2, message="on_complete, then on_failure")
     assert [c.payload["error"] for c in callbacks] == [None, "1 of 8 jobs failed"]  # once each
-    assert Batch.objects.get(pk=chain).context["steps"] == list("xyz")
-    assert all(w for w in batch.jobs.values_list("worker_name", flat=True))
+    assert reads.batch(chain).context["steps"] == list("xyz")
+    assert all(r.worker_name for r in reads.jobs(parallel, None))

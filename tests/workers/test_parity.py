@@ -113,7 +113,7 @@ def _run(path: str, workers, ids: dict[str, str], storage: str) -> None:
             batch = get_storage().get_batch(uuid.UUID(batch_id))
             if batch is None or batch.status in ("pending", "running"):
                 return False
-            if batch.compensation_status == "running":
+            if batch.compensation_status == "running" or batch.finalized_at is None:
                 return False
             for kind in ("callback", "compensation"):
                 if any(r.status in ("pending", "queued", "running") for r in _rows(batch_id, kind)):
