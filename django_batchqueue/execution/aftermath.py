@@ -106,6 +106,11 @@ def nudge(storage: Storage, batch_id: uuid.UUID) -> bool:
             return False
         batch = storage.get_batch(batch_id)
         assert batch is not None
+        if batch.acting:  # a worker died between the ending and its follow-ups
+            settling.redo_follow_ups(storage, batch, fx)
+            moved = True
+            batch = storage.get_batch(batch_id)
+            assert batch is not None
         if batch.status in OPEN_BATCH and not storage.has_active(batch_id, MEMBER_KINDS):
             if batch.type == BatchType.SEQUENTIAL:
                 moved = flow.start_next_step(storage, batch, fx)

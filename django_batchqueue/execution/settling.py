@@ -8,10 +8,11 @@ creates the outcome's callbacks, starts its compensations and sends its signal; 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from .. import signals
-from ..states import OPEN_BATCH, BatchStatus, BatchType
-from ..storage.base import Storage
+from ..states import OPEN_BATCH, BatchStatus, BatchType, CallbackEvent, JobKind, JobStatus
+from ..storage.base import JobQuery, Storage
 from ..storage.records import BatchRecord, JobRecord
 from . import callbacks, compensation
 from .effects import Effects
@@ -24,6 +25,7 @@ def try_settle(storage: Storage, batch_id: uuid.UUID, fx: Effects) -> bool:
     batch = storage.get_batch(batch_id)
     assert batch is not None
     callbacks.on_settled(storage, batch, fx)
+    storage.outcome_written(batch_id)
     fx.send(signals.batch_finished, batch_id, status=BatchStatus.COMPLETED)
     fx.ended.append(batch_id)
     return True
@@ -45,6 +47,7 @@ def fail(
     callbacks.on_failed(storage, batch, error)
     also = [failed_row] if batch.type == BatchType.PARALLEL and failed_row.compensation_path else []
     compensation.undo_batch(storage, batch, error, fx, also=also)
+    storage.outcome_written(batch.id)
     fx.send(signals.batch_failed, batch.id, error=error)
     fx.ended.append(batch.id)
     return True
@@ -53,13 +56,14 @@ def fail(
 def cancel(storage: Storage, batch: BatchRecord, compensate: bool, fx: Effects) -> bool:
     """open -> cancelled, with every open nested batch below it; with ``compensate`` the
     completed work of the whole tree is undone, newest first."""
-    if not storage.close(batch.id, BatchStatus.CANCELLED, "cancelled"):
+    if not storage.close(batch.id, BatchStatus.CANCELLED, "cancelled", undo=compensate):
         return False
     storage.cancel_unstarted(batch.id)
     batch.status = BatchStatus.CANCELLED
     _cancel_children(storage, batch, compensate, fx)
     if compensate:
         compensation.undo_batch(storage, batch, compensation.CANCELLED_REASON, fx)
+    storage.outcome_written(batch.id)
     fx.send(signals.batch_cancelled, batch.id, compensate=compensate)
     fx.ended.append(batch.id)
     return True
@@ -71,3 +75,57 @@ def _cancel_children(storage: Storage, batch: BatchRecord, compensate: bool, fx:
     for _, child in storage.children(batch.id):
         if child.status in OPEN_BATCH:
             cancel(storage, child, compensate, fx)
+
+
+def redo_follow_ups(storage: Storage, batch: BatchRecord, fx: Effects) -> None:
+    """Finish an ending whose follow-ups a worker killed mid-decision left unwritten.
+
+    Where an ending and its follow-ups are not one transaction (Redis storage), the ending
+    keeps ``acting`` until they are all written. Reconcile's nudge, holding the tree's lock,
+    calls this for a batch still marked so: each follow-up is done unless it already was (the
+    outcome's callbacks exist, compensation has started), so running it twice does nothing more.
+    """
+    undo = batch.acting.endswith("+undo")
+    if batch.status != BatchStatus.COMPLETED:
+        storage.cancel_unstarted(batch.id)
+    if batch.status == BatchStatus.COMPLETED:
+        settled_events = (CallbackEvent.ON_COMPLETE, CallbackEvent.ON_FAILURE)
+        if not _has_callbacks(storage, batch, settled_events):
+            callbacks.on_settled(storage, batch, fx)
+    elif batch.status == BatchStatus.FAILED:
+        _cancel_children(storage, batch, batch.has_compensation, fx)
+        if not _has_callbacks(storage, batch, (CallbackEvent.ON_FAILURE,)):
+            callbacks.on_failed(storage, batch, batch.error)
+        _start_undo(storage, batch, batch.error, fx, also=_failed_with_undo(storage, batch))
+    elif batch.status == BatchStatus.CANCELLED:
+        _cancel_children(storage, batch, undo, fx)
+        if undo:
+            _start_undo(storage, batch, compensation.CANCELLED_REASON, fx)
+    storage.outcome_written(batch.id)
+    fx.ended.append(batch.id)
+
+
+def _has_callbacks(storage: Storage, batch: BatchRecord, events: tuple[str, ...]) -> bool:
+    query = JobQuery(batch_id=batch.id, kind=JobKind.CALLBACK)
+    return any(r.event in events for r in storage.list_jobs(query, 0, 1000))
+
+
+def _start_undo(
+    storage: Storage, batch: BatchRecord, error: str, fx: Effects, also: Sequence[JobRecord] = ()
+) -> None:
+    if not batch.has_compensation or batch.compensation_status is not None:
+        return  # nothing to undo, or compensation already started
+    query = JobQuery(batch_id=batch.id, kind=JobKind.COMPENSATION)
+    if storage.count_jobs(query):  # its runs were stored, their start was not
+        compensation.compensate(storage, batch, [], error, fx)
+    else:
+        compensation.undo_batch(storage, batch, error, fx, also=also)
+
+
+def _failed_with_undo(storage: Storage, batch: BatchRecord) -> list[JobRecord]:
+    """In a parallel batch, the failed job that failed it is undone too (as :func:`fail` does)."""
+    if batch.type != BatchType.PARALLEL:
+        return []
+    query = JobQuery(batch_id=batch.id, kind=JobKind.JOB, status=JobStatus.FAILED)
+    failed = [r for r in storage.list_jobs(query, 0, 1_000_000) if r.compensation_path]
+    return [r for r in failed if r.error == batch.error][:1]

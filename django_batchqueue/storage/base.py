@@ -211,8 +211,14 @@ class Storage(Protocol):
         """open -> completed once every job has finished; True for the one caller that did it."""
         ...
 
-    def close(self, batch_id: uuid.UUID, status: str, error: str = "") -> bool:
-        """open -> failed/cancelled; True for the one caller that did it."""
+    def close(self, batch_id: uuid.UUID, status: str, error: str = "", undo: bool = False) -> bool:
+        """open -> failed/cancelled; True for the one caller that did it. ``undo``: a cancel
+        that also compensates (kept with the ending where follow-ups are not transactional)."""
+        ...
+
+    def outcome_written(self, batch_id: uuid.UUID) -> None:
+        """The ending's follow-up writes are all done (clears ``acting``; a no-op where the
+        ending and its follow-ups are one transaction)."""
         ...
 
     def reopen_for_retry(self, batch_id: uuid.UUID) -> bool:

@@ -54,6 +54,12 @@ class BatchRecord(BatchFigures):
     error: str = ""
     #: When this outcome's callbacks and compensations were done and on_finally started.
     finalized_at: datetime | None = None
+    #: Redis storage only: the outcome whose follow-up writes (unstarted jobs cancelled,
+    #: callbacks created, compensation started) are not all done yet: ``completed``, ``failed``,
+    #: ``cancelled``, or ``cancelled+undo``; set atomically with the ending, cleared by
+    #: ``outcome_written``. Left set by a worker killed mid-decision, it tells reconcile to
+    #: redo them (SQL storage writes an ending and its follow-ups in one transaction).
+    acting: str = ""
     created_by_id: Any = None
     created_at: datetime = field(default_factory=timezone.now)
     started_at: datetime | None = None

@@ -297,7 +297,7 @@ class MemoryWrites(MemoryState):
             batch.status, batch.finished_at = BatchStatus.COMPLETED, timezone.now()
             return True
 
-    def close(self, batch_id: uuid.UUID, status: str, error: str = "") -> bool:
+    def close(self, batch_id: uuid.UUID, status: str, error: str = "", undo: bool = False) -> bool:
         with self._lock:
             batch = self._open(batch_id)
             if batch is None:
@@ -318,6 +318,9 @@ class MemoryWrites(MemoryState):
             batch.status, batch.error, batch.finished_at = BatchStatus.RUNNING, "", None
             batch.finalized_at = None
             return True
+
+    def outcome_written(self, batch_id: uuid.UUID) -> None:
+        """Nothing to clear: the memory backend's process cannot die between the two."""
 
     def finalize(self, batch_id: uuid.UUID) -> bool:
         with self._lock:

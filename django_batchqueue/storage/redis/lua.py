@@ -320,7 +320,8 @@ return 1
 """
 
 #: Batch status changes: ARGV[4] = batch, ARGV[5] = what, ARGV[6..] = its arguments.
-#: ``started``, ``settle``, ``close`` (status, error), ``reopen_child``, ``reopen_for_retry``,
+#: ``started``, ``settle``, ``close`` (status, error, acting), ``outcome_written`` (the ending's
+#: follow-ups are written: clears ``acting``), ``reopen_child``, ``reopen_for_retry``,
 #: ``finalize`` (TTL seconds), ``compensation`` (status, then "any", or "only" and the current
 #: statuses it may replace, "" for none).
 BATCH = r"""
@@ -334,12 +335,15 @@ if what == 'started' then
   redis.call('HSET', bk, 'status', 'running', 'started_at', NOW)
 elseif what == 'settle' then
   if not OPEN[st] or num(bk, 'total_jobs') > done(bk) then return false end
-  redis.call('HSET', bk, 'status', 'completed', 'finished_at', NOW)
+  redis.call('HSET', bk, 'status', 'completed', 'finished_at', NOW, 'acting', 'completed')
   redis.call('SREM', P .. 'open', batch)
 elseif what == 'close' then
   if not OPEN[st] then return false end
-  redis.call('HSET', bk, 'status', ARGV[6], 'error', ARGV[7], 'finished_at', NOW)
+  redis.call('HSET', bk, 'status', ARGV[6], 'error', ARGV[7], 'finished_at', NOW,
+    'acting', ARGV[8])
   redis.call('SREM', P .. 'open', batch)
+elseif what == 'outcome_written' then
+  redis.call('HDEL', bk, 'acting')
 elseif what == 'reopen_child' or what == 'reopen_for_retry' then
   if str(bk, 'compensation_status') ~= '' then return false end
   if what == 'reopen_child' then
@@ -351,7 +355,7 @@ elseif what == 'reopen_child' or what == 'reopen_for_retry' then
     if st ~= 'failed' and not tolerant then return false end
     redis.call('HSET', bk, 'status', 'running', 'error', '')
   end
-  redis.call('HDEL', bk, 'finished_at', 'finalized_at')
+  redis.call('HDEL', bk, 'finished_at', 'finalized_at', 'acting')
   redis.call('SADD', P .. 'open', batch)
   local root = str(bk, 'root_id')
   for _, k in ipairs(tree_keys(root ~= '' and root or batch)) do redis.call('PERSIST', k) end

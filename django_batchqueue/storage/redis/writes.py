@@ -206,8 +206,12 @@ class RedisWrites(UnitsOfWork):
     def settle(self, batch_id: uuid.UUID) -> bool:
         return bool(self.run("batch", batch_id, "settle"))
 
-    def close(self, batch_id: uuid.UUID, status: str, error: str = "") -> bool:
-        return bool(self.run("batch", batch_id, "close", status, error))
+    def close(self, batch_id: uuid.UUID, status: str, error: str = "", undo: bool = False) -> bool:
+        acting = f"{status}+undo" if undo else status
+        return bool(self.run("batch", batch_id, "close", status, error, acting))
+
+    def outcome_written(self, batch_id: uuid.UUID) -> None:
+        self.run("batch", batch_id, "outcome_written")
 
     def reopen_for_retry(self, batch_id: uuid.UUID) -> bool:
         return bool(self.run("batch", batch_id, "reopen_for_retry"))

@@ -135,6 +135,7 @@ class SQLStorage:
     mark_started = staticmethod(transitions.mark_started)
     settle = staticmethod(transitions.settle)
     close = staticmethod(transitions.close)
+    outcome_written = staticmethod(transitions.outcome_written)
     reopen_for_retry = staticmethod(transitions.reopen_for_retry)
     finalize = staticmethod(transitions.finalize)
     set_compensation_status = staticmethod(transitions.set_compensation_status)

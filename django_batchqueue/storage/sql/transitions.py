@@ -300,7 +300,7 @@ def settle(batch_id: uuid.UUID) -> bool:
     )
 
 
-def close(batch_id: uuid.UUID, status: str, error: str = "") -> bool:
+def close(batch_id: uuid.UUID, status: str, error: str = "", undo: bool = False) -> bool:
     now = timezone.now()
     return bool(
         Batch.objects.filter(pk=batch_id, status__in=OPEN_BATCH).update(
@@ -322,6 +322,10 @@ def reopen_for_retry(batch_id: uuid.UUID) -> bool:
             updated_at=timezone.now(),
         )
     )
+
+
+def outcome_written(batch_id: uuid.UUID) -> None:
+    """Nothing to clear: an ending and its follow-ups commit together."""
 
 
 def finalize(batch_id: uuid.UUID) -> bool:

@@ -1,0 +1,148 @@
+"""A worker killed between a batch's ending and what follows it (callbacks created, unstarted
+jobs cancelled, compensation started) loses none of it.
+
+SQL storage writes an ending and its follow-ups in one transaction, so a death in between
+rolls the ending back and reconcile settles the batch again. Redis storage cannot span a
+transaction over Python code: its ending keeps ``acting`` until the follow-ups are written,
+and reconcile's nudge redoes whatever is missing. ``Died`` is raised at the exact point (a
+``BaseException``: none of our handlers catch it, so nothing of ours after it runs, as after
+kill -9; RQ's worker, around the job, records its RQ job as failed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from django_batchqueue.execution import callbacks, compensation
+from django_batchqueue.execution.reconcile import reconcile
+from django_batchqueue.storage import get_storage
+from django_batchqueue.testing import drain
+from tests import reads
+from tests.testapp.jobs import Boom, RecordCallback, Square, Step, SumResults, Undo
+from tests.testapp.models import Event
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Died(BaseException):
+    """The worker is gone at this point."""
+
+
+def die_once(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> None:
+    """The first call of ``owner.name`` kills the worker; later ones (reconcile's) run."""
+    real = getattr(owner, name)
+    calls: list[int] = []
+
+    def dying(*args: Any, **kwargs: Any) -> Any:
+        if not calls:
+            calls.append(1)
+            raise Died(name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, dying)
+
+
+@pytest.fixture
+def on_redis(settings):
+    """Redis storage: what is particular to an ending that is not one transaction."""
+    settings.BATCHQUEUE = {**settings.BATCHQUEUE, "STORAGE": "redis"}
+    return get_storage()
+
+
+def labels(label: str) -> list[Any]:
+    return [e.payload for e in Event.objects.filter(label=label).order_by("id")]
+
+
+def test_a_worker_dying_after_the_last_job_settled_the_batch_still_runs_on_complete(
+    manager, each_storage, monkeypatch
+):
+    batch_id = (
+        manager.batch([{"class": Square, "args": {"n": n}} for n in range(3)])
+        .on_complete(SumResults)
+        .dispatch()
+    )
+    die_once(monkeypatch, callbacks, "on_settled")
+    drain()  # RQ's worker records the dead run's job as failed; the rest is ours to repair
+    assert labels("sum") == []
+    report = reconcile(grace_seconds=0)
+    assert report.stalled_batches == 1, report.details
+    drain()
+    assert [p["total"] for p in labels("sum")] == [0 + 1 + 4]  # once
+    batch = reads.batch(batch_id)
+    assert (batch.status, batch.acting) == ("completed", "")
+    assert batch.finalized_at is not None
+    assert reconcile(grace_seconds=0).changed == 0
+
+
+def saga(manager) -> Any:
+    return (
+        manager.chain(
+            [
+                {"class": Step, "args": {"name": "a"}, "compensation": Undo},
+                {"class": Boom, "args": {"message": "b failed"}, "max_retries": 0},
+            ]
+        )
+        .on_failure(RecordCallback)
+        .dispatch()
+    )
+
+
+def _assert_undone_once(batch_id: Any) -> None:
+    assert [p["original_position"] for p in labels("undo")] == [0]
+    assert [p["error"] for p in labels("callback:cb")] == ["RuntimeError: b failed"]
+    batch = reads.batch(batch_id)
+    assert (batch.status, batch.compensation_status, batch.acting) == ("failed", "completed", "")
+    assert batch.finalized_at is not None
+    assert reconcile(grace_seconds=0).changed == 0
+
+
+def test_a_saga_whose_worker_died_after_failing_it_is_still_undone_and_told(
+    manager, on_redis, monkeypatch
+):
+    batch_id = saga(manager)
+    die_once(monkeypatch, callbacks, "on_failed")
+    drain()  # RQ's worker records the dead run's job as failed; the rest is ours to repair
+    batch = reads.batch(batch_id)
+    assert (batch.status, batch.acting, batch.compensation_status) == ("failed", "failed", None)
+    assert reads.jobs(batch_id, "callback") == []  # on_failure was never created
+    report = reconcile(grace_seconds=0)
+    assert report.stalled_batches == 1, report.details
+    drain()
+    _assert_undone_once(batch_id)
+
+
+def test_compensation_runs_stored_but_never_started_are_started(manager, on_redis, monkeypatch):
+    batch_id = saga(manager)
+    die_once(monkeypatch, type(on_redis), "set_compensation_status")
+    drain()  # RQ's worker records the dead run's job as failed; the rest is ours to repair
+    assert [r.status for r in reads.jobs(batch_id, "compensation")] == ["pending"]
+    assert reads.batch(batch_id).compensation_status is None
+    reconcile(grace_seconds=0)
+    drain()
+    _assert_undone_once(batch_id)
+
+
+def test_a_cancel_with_compensation_cut_short_is_finished_by_reconcile(
+    manager, on_redis, monkeypatch
+):
+    batch_id = manager.chain(
+        [
+            {"class": Step, "args": {"name": "a"}, "compensation": Undo},
+            {"class": Step, "args": {"name": "b"}, "compensation": Undo},
+        ]
+    ).dispatch()
+    drain(max_jobs=1)  # a ran; b is queued
+    die_once(monkeypatch, compensation, "undo_batch")
+    with pytest.raises(Died):
+        manager.cancel(batch_id, compensate=True)
+    batch = reads.batch(batch_id)
+    assert (batch.status, batch.acting) == ("cancelled", "cancelled+undo")
+    reconcile(grace_seconds=0)
+    drain()
+    assert [p["name"] for p in labels("step")] == ["a"]  # b was cancelled, never ran
+    assert [p["original_position"] for p in labels("undo")] == [0]
+    batch = reads.batch(batch_id)
+    assert (batch.compensation_status, batch.acting) == ("completed", "")
+    assert reconcile(grace_seconds=0).changed == 0
