@@ -65,18 +65,18 @@ def _member_ended(storage: Storage, child: BatchRecord, fx: Effects) -> bool:
     parent = member.loaded_batch
     if child.status == BatchStatus.COMPLETED:
         result = storage.member_result(child)
-        if not storage.finish(member, JobStatus.COMPLETED, result=result):
-            return False
         # A chain nested as a chain step hands its context on, as if its steps were inline.
         chain = parent.type == BatchType.SEQUENTIAL and child.type == BatchType.SEQUENTIAL
-        reactions.member_completed(
-            storage, member, result, child.context if chain else None, fx, chain=chain
-        )
+        context = child.context if chain else None
+        if not storage.finish(
+            member, JobStatus.COMPLETED, result=result, counted=True, context=context
+        ):
+            return False
+        reactions.member_completed(storage, member, result, fx)
     elif child.status == BatchStatus.CANCELLED and parent.status not in OPEN_BATCH:
         # Cancelled with its parent: one of the parent's cancelled members.
-        if not storage.finish(member, JobStatus.CANCELLED):
+        if not storage.finish(member, JobStatus.CANCELLED, counted=True):
             return False
-        storage.count(parent.id, cancelled=1)
         compensation.advance(storage, parent.id, fx)
         fx.ended.append(parent.id)
     else:
@@ -85,7 +85,7 @@ def _member_ended(storage: Storage, child: BatchRecord, fx: Effects) -> bool:
             if child.status == BatchStatus.FAILED
             else f"nested batch {child.id} was cancelled"
         )
-        if not storage.finish(member, JobStatus.FAILED, error=error):
+        if not storage.finish(member, JobStatus.FAILED, error=error, counted=True):
             return False
         reactions.member_failed(storage, member, error, fx)
     fx.ended.append(parent.id)

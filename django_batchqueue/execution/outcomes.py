@@ -53,11 +53,18 @@ def run_succeeded(row: JobRecord, result: Any, context: dict[str, Any] | None) -
         return
     with storage.atomic():
         storage.lock_tree(row.loaded_batch)
-        if not storage.finish(row, JobStatus.COMPLETED, result=result):
+        member = row.kind == JobKind.JOB
+        chain = member and row.loaded_batch.type == BatchType.SEQUENTIAL
+        if not storage.finish(
+            row,
+            JobStatus.COMPLETED,
+            result=result,
+            counted=member,
+            context=context if chain else None,
+        ):
             return
-        if row.kind == JobKind.JOB:
-            chain = row.loaded_batch.type == BatchType.SEQUENTIAL
-            reactions.member_completed(storage, row, result, context, fx, chain=chain)
+        if member:
+            reactions.member_completed(storage, row, result, fx)
         else:
             _run_ended(storage, row, fx)
         aftermath.after_outcomes(storage, fx)
@@ -81,7 +88,10 @@ def run_failed(row: JobRecord, error: str, traceback: str = "", permanent: bool 
                 fx.enqueue(Enqueue(str(row.id), rq_id, queue, row.timeout, row.retry_delay))
                 fx.release()
             return
-        if not storage.finish(row, JobStatus.FAILED, error=error, traceback=traceback):
+        counted = row.kind == JobKind.JOB
+        if not storage.finish(
+            row, JobStatus.FAILED, error=error, traceback=traceback, counted=counted
+        ):
             return
         if row.kind == JobKind.JOB:
             reactions.member_failed(storage, row, error, fx)

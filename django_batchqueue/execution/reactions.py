@@ -1,8 +1,9 @@
 """How a batch reacts when one of its members finishes for good: a job, or a nested batch.
 
-The member is counted; then an open batch moves on (:mod:`.flow`) or ends (:mod:`.settling`),
-and a batch that had already failed or been cancelled undoes what just completed
-(:mod:`.compensation`). Signals and RQ jobs follow the commit (:mod:`.effects`).
+The member was counted as it finished (in the same step); an open batch moves on
+(:mod:`.flow`) or ends (:mod:`.settling`), and a batch that had already failed or been
+cancelled undoes what just completed (:mod:`.compensation`). Signals and RQ jobs follow the
+commit (:mod:`.effects`).
 """
 
 from __future__ import annotations
@@ -17,20 +18,9 @@ from . import callbacks, compensation, flow, settling
 from .effects import Effects
 
 
-def member_completed(
-    storage: Storage,
-    member: JobRecord,
-    result: Any,
-    context: dict[str, Any] | None,
-    fx: Effects,
-    *,
-    chain: bool,
-) -> None:
-    """``member`` completed with ``result`` (already recorded): count it and move on.
-
-    ``context`` is stored as the batch's context when the batch is a chain (``chain``).
-    """
-    storage.count(member.batch_id, completed=1, context=context if chain else None)
+def member_completed(storage: Storage, member: JobRecord, result: Any, fx: Effects) -> None:
+    """``member`` completed with ``result`` (already recorded and counted, with a chain step's
+    context, by ``finish(counted=True)``): move on."""
     fx.send(
         signals.job_completed,
         member.batch_id,
@@ -52,8 +42,7 @@ def member_completed(
 
 
 def member_failed(storage: Storage, member: JobRecord, error: str, fx: Effects) -> None:
-    """``member`` failed for good (already recorded): count it, then continue, tolerate or fail."""
-    storage.count(member.batch_id, failed=1)
+    """``member`` failed for good (already recorded and counted): continue, tolerate or fail."""
     batch = storage.get_batch(member.batch_id)
     assert batch is not None
     fx.send(

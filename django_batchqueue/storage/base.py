@@ -124,8 +124,14 @@ class Storage(Protocol):
         result: Any = None,
         error: str = "",
         traceback: str = "",
+        counted: bool = False,
+        context: dict[str, Any] | None = None,
     ) -> bool:
-        """running -> completed/failed for the run ``row`` describes (same RQ job)."""
+        """running -> completed/failed/cancelled for the run ``row`` describes (same RQ job).
+
+        ``counted``: the row is a member, counted in its batch's counters by status in the same
+        step (and ``context``, for a chain step, stored as the batch's), so no crash can leave
+        a member finished but uncounted."""
         ...
 
     def requeue_after_failure(

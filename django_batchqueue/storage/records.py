@@ -216,3 +216,7 @@ NESTED_UNDO = "django_batchqueue:nested-batch"
 
 #: Kinds of ``JobRecord`` rows that are runs recorded against a batch, not its jobs.
 RUN_KINDS = (JobKind.CALLBACK, JobKind.COMPENSATION)
+
+
+#: The counter (``Storage.count``'s keyword) a member that finishes with a status adds to.
+COUNTER_OF = {"completed": "completed", "failed": "failed", "cancelled": "cancelled"}

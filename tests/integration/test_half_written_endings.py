@@ -146,3 +146,21 @@ def test_a_cancel_with_compensation_cut_short_is_finished_by_reconcile(
     batch = reads.batch(batch_id)
     assert (batch.compensation_status, batch.acting) == ("completed", "")
     assert reconcile(grace_seconds=0).changed == 0
+
+
+def test_a_chain_step_is_counted_with_its_context_as_it_finishes(manager, on_redis, monkeypatch):
+    """A worker dying right after a step finished leaves it counted, its context stored: the
+    chain goes on (before, the count came in a later step and the chain never settled)."""
+    from django_batchqueue.execution import reactions
+
+    batch_id = manager.chain([{"class": Step, "args": {"name": n}} for n in "abc"]).dispatch()
+    die_once(monkeypatch, reactions, "member_completed")
+    drain()
+    batch = reads.batch(batch_id)
+    assert (batch.status, batch.completed_jobs, batch.context["steps"]) == ("running", 1, ["a"])
+    assert reconcile(grace_seconds=0).stalled_batches == 1
+    drain()
+    batch = reads.batch(batch_id)
+    assert (batch.status, batch.completed_jobs) == ("completed", 3)
+    assert batch.context["steps"] == ["a", "b", "c"]
+    assert [p["name"] for p in labels("step")] == ["a", "b", "c"]  # each once

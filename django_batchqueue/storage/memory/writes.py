@@ -19,7 +19,7 @@ from ...states import (
     JobKind,
     JobStatus,
 )
-from ..records import BatchRecord, Counts, JobRecord, NewJob, NewRun
+from ..records import COUNTER_OF, BatchRecord, Counts, JobRecord, NewJob, NewRun
 from .state import MemoryState, to_json
 
 
@@ -116,6 +116,8 @@ class MemoryWrites(MemoryState):
         result: Any = None,
         error: str = "",
         traceback: str = "",
+        counted: bool = False,
+        context: dict[str, Any] | None = None,
     ) -> bool:
         with self._lock:
             found = self._this_run(row)
@@ -125,7 +127,9 @@ class MemoryWrites(MemoryState):
             if status == JobStatus.FAILED:
                 found.error, found.traceback = error, traceback
             row.status = status
-            return True
+        if counted:
+            self.count(row.batch_id, **{COUNTER_OF[status]: 1}, context=context)
+        return True
 
     def requeue_after_failure(
         self, row: JobRecord, rq_job_id: str, error: str, traceback: str

@@ -163,7 +163,8 @@ return {redis.call('HGETALL', k), redis.call('HGETALL', bkey(str(k, 'batch_id'))
 
 #: running -> completed/failed for one run: ARGV[4] = row id, ARGV[5] = its RQ job id,
 #: ARGV[6] = status, ARGV[7] = result JSON, ARGV[8] = error, ARGV[9] = traceback,
-#: ARGV[10] = "1" to count a completion on the batch (then returns the batch's counters).
+#: ARGV[10] = "1" to count the row on its batch by its new status (then returns the batch's
+#: counters), ARGV[11] = "1" when ARGV[12] is the context JSON to store as the batch's.
 FINISH = r"""
 local id, rq, status = ARGV[4], ARGV[5], ARGV[6]
 local k = jkey(id)
@@ -173,7 +174,9 @@ if status == 'failed' then redis.call('HSET', k, 'error', ARGV[8], 'traceback', 
 set_status(id, status)
 if ARGV[10] == '1' then
   local batch = str(k, 'batch_id')
-  redis.call('HINCRBY', bkey(batch), 'completed_jobs', 1)
+  local bk = bkey(batch)
+  redis.call('HINCRBY', bk, status .. '_jobs', 1)
+  if ARGV[11] == '1' then redis.call('HSET', bk, 'context', ARGV[12]) end
   touch(batch)
   return counts(batch)
 end

@@ -107,8 +107,22 @@ class RedisWrites(UnitsOfWork):
         result: Any = None,
         error: str = "",
         traceback: str = "",
+        counted: bool = False,
+        context: dict[str, Any] | None = None,
     ) -> bool:
-        done = self.run("finish", row.id, row.rq_job_id, status, dumps(result), error, traceback)
+        has_context = context is not None
+        done = self.run(
+            "finish",
+            row.id,
+            row.rq_job_id,
+            status,
+            dumps(result),
+            error,
+            traceback,
+            counted,
+            has_context,
+            dumps(context) if has_context else "",
+        )
         if done:
             row.status = status
         return bool(done)

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from ...models import Batch, BatchJob
 from ...states import FINISHED_BATCH, MEMBER_KINDS, OPEN_BATCH, BatchStatus, JobKind, JobStatus
-from ..records import JobRecord
+from ..records import COUNTER_OF, JobRecord
 from . import convert
 
 # ---------------------------------------------------------------------------- job rows
@@ -37,14 +37,19 @@ def finish(
     result: Any = None,
     error: str = "",
     traceback: str = "",
+    counted: bool = False,
+    context: dict[str, Any] | None = None,
 ) -> bool:
-    """running -> completed/failed. A completed row keeps its last failed attempt's error."""
+    """running -> completed/failed/cancelled. A completed row keeps its last failed attempt's
+    error. ``counted``: count it on its batch too (the caller's transaction holds both)."""
     changes: dict[str, Any] = {"status": status, "result": result, "finished_at": timezone.now()}
     if status == JobStatus.FAILED:
         changes.update(error=error, traceback=traceback)
     won = bool(_this_run(row).update(**changes))
     if won:
         row.status = status
+        if counted:
+            count(row.batch_id, **{COUNTER_OF[status]: 1}, context=context)
     return won
 
 
