@@ -112,11 +112,15 @@ def nudge(storage: Storage, batch_id: uuid.UUID) -> bool:
             batch = storage.get_batch(batch_id)
             assert batch is not None
         if batch.status in OPEN_BATCH and not storage.has_active(batch_id, MEMBER_KINDS):
-            if batch.type == BatchType.SEQUENTIAL:
-                moved = flow.start_next_step(storage, batch, fx)
+            if settling.fail_for_a_lost_failure(storage, batch_id, fx):
+                moved = True  # a strict batch's failed member: nothing after it may start
             else:
-                moved = flow.release(storage, batch, fx) > 0
-            moved = moved or settling.try_settle(storage, batch_id, fx)
+                if batch.type == BatchType.SEQUENTIAL:
+                    stepped = flow.start_next_step(storage, batch, fx)
+                else:
+                    stepped = flow.release(storage, batch, fx) > 0
+                settled = not stepped and settling.try_settle(storage, batch_id, fx, recount=True)
+                moved = stepped or settled or moved
         if batch.compensation_status == CompensationStatus.RUNNING:
             moved = compensation.advance(storage, batch_id, fx) or moved
         moved = _step(storage, batch_id, fx) or moved

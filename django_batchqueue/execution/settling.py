@@ -11,17 +11,28 @@ import uuid
 from collections.abc import Sequence
 
 from .. import signals
-from ..states import OPEN_BATCH, BatchStatus, BatchType, CallbackEvent, JobKind, JobStatus
+from ..states import (
+    MEMBER_KINDS,
+    OPEN_BATCH,
+    BatchStatus,
+    BatchType,
+    CallbackEvent,
+    JobKind,
+    JobStatus,
+)
 from ..storage.base import JobQuery, Storage
 from ..storage.records import BatchRecord, JobRecord
 from . import callbacks, compensation
 from .effects import Effects
 
 
-def try_settle(storage: Storage, batch_id: uuid.UUID, fx: Effects) -> bool:
-    """open -> completed if every job has finished; True for the one caller that did it."""
-    if not storage.settle(batch_id):
-        return False
+def try_settle(storage: Storage, batch_id: uuid.UUID, fx: Effects, recount: bool = False) -> bool:
+    """open -> completed if every job has finished; True for the one caller that did it.
+    ``recount``: reconcile's nudge, which trusts the rows over counters that fell behind, and
+    fails a strict batch whose failed member's reaction was lost (a worker killed between
+    recording the failure and failing the batch: it must not complete)."""
+    if not storage.settle(batch_id, recount=recount):
+        return recount and fail_for_a_lost_failure(storage, batch_id, fx)
     batch = storage.get_batch(batch_id)
     assert batch is not None
     callbacks.on_settled(storage, batch, fx)
@@ -129,3 +140,18 @@ def _failed_with_undo(storage: Storage, batch: BatchRecord) -> list[JobRecord]:
     query = JobQuery(batch_id=batch.id, kind=JobKind.JOB, status=JobStatus.FAILED)
     failed = [r for r in storage.list_jobs(query, 0, 1_000_000) if r.compensation_path]
     return [r for r in failed if r.error == batch.error][:1]
+
+
+def fail_for_a_lost_failure(storage: Storage, batch_id: uuid.UUID, fx: Effects) -> bool:
+    """An open strict batch (a chain, or a parallel batch not allowing failures) with a failed
+    member fails now, as it would have when that member failed."""
+    batch = storage.get_batch(batch_id)
+    if batch is None or batch.status not in OPEN_BATCH or not batch.failed_jobs:
+        return False
+    if batch.type == BatchType.PARALLEL and batch.allow_failures:
+        return False
+    query = JobQuery(batch_id=batch.id, kind=MEMBER_KINDS, status=JobStatus.FAILED)
+    failed = storage.list_jobs(query, 0, 1)
+    if not failed:
+        return False
+    return fail(storage, batch, failed[0].error, failed[0], fx)

@@ -213,8 +213,12 @@ class Storage(Protocol):
         """pending -> running."""
         ...
 
-    def settle(self, batch_id: uuid.UUID) -> bool:
-        """open -> completed once every job has finished; True for the one caller that did it."""
+    def settle(self, batch_id: uuid.UUID, recount: bool = False) -> bool:
+        """open -> completed once every job has finished; True for the one caller that did it.
+
+        ``recount`` (reconcile's nudge): where counters can fall behind the rows (Redis storage,
+        a count lost with a killed worker), count the members' rows and correct the counters
+        first. Elsewhere counters and rows change together and it changes nothing."""
         ...
 
     def close(self, batch_id: uuid.UUID, status: str, error: str = "", undo: bool = False) -> bool:

@@ -164,3 +164,75 @@ def test_a_chain_step_is_counted_with_its_context_as_it_finishes(manager, on_red
     assert (batch.status, batch.completed_jobs) == ("completed", 3)
     assert batch.context["steps"] == ["a", "b", "c"]
     assert [p["name"] for p in labels("step")] == ["a", "b", "c"]  # each once
+
+
+def test_counters_behind_the_rows_are_corrected_and_the_batch_settles(manager, on_redis):
+    """A count lost with a killed worker (as before counting joined the finish) leaves every
+    row finished and the batch open; reconcile recounts from the rows and settles it."""
+    from tests import tamper
+
+    batch_id = (
+        manager.batch([{"class": Square, "args": {"n": n}} for n in range(3)])
+        .on_complete(SumResults)
+        .dispatch()
+    )
+    drain(max_jobs=1)
+    tamper.batch(batch_id, completed_jobs=0)  # the first completion's count was lost
+    drain()
+    batch = reads.batch(batch_id)
+    assert (batch.status, batch.completed_jobs) == ("running", 2)
+    assert [r.status for r in reads.jobs(batch_id)] == ["completed"] * 3
+    assert reconcile(grace_seconds=0).stalled_batches == 1
+    drain()
+    batch = reads.batch(batch_id)
+    assert (batch.status, batch.completed_jobs) == ("completed", 3)
+    assert [p["total"] for p in labels("sum")] == [0 + 1 + 4]
+    assert reconcile(grace_seconds=0).changed == 0
+
+
+def test_a_strict_batch_whose_failure_was_recorded_but_not_acted_on_fails(
+    manager, on_redis, monkeypatch
+):
+    """Killed between recording a job's failure and failing its strict batch: the other jobs
+    complete, yet the batch must fail (on_failure, never on_complete), as seen in a chaos run."""
+    from django_batchqueue.execution import reactions
+
+    batch_id = (
+        manager.batch([Boom] + [{"class": Square, "args": {"n": n}} for n in range(3)])
+        .on_complete({"class": RecordCallback, "args": {"tag": "complete"}})
+        .on_failure({"class": RecordCallback, "args": {"tag": "failure"}})
+        .dispatch()
+    )
+    die_once(monkeypatch, reactions, "member_failed")
+    drain()
+    batch = reads.batch(batch_id)
+    assert (batch.status, batch.completed_jobs, batch.failed_jobs) == ("running", 3, 1)
+    assert reconcile(grace_seconds=0).stalled_batches == 1
+    drain()
+    assert reads.batch(batch_id).status == "failed"
+    assert labels("callback:complete") == []
+    assert [p["error"] for p in labels("callback:failure")] == ["RuntimeError: boom"]
+    assert reconcile(grace_seconds=0).changed == 0
+
+
+def test_a_chain_whose_failed_step_was_not_acted_on_stops_there_and_undoes(
+    manager, on_redis, monkeypatch
+):
+    from django_batchqueue.execution import reactions
+
+    batch_id = manager.chain(
+        [
+            {"class": Step, "args": {"name": "a"}, "compensation": Undo},
+            {"class": Boom, "args": {"message": "b failed"}, "max_retries": 0},
+            {"class": Step, "args": {"name": "c"}},
+        ]
+    ).dispatch()
+    die_once(monkeypatch, reactions, "member_failed")
+    drain()
+    assert reads.batch(batch_id).status == "running"
+    reconcile(grace_seconds=0)
+    drain()
+    batch = reads.batch(batch_id)
+    assert (batch.status, batch.compensation_status) == ("failed", "completed")
+    assert [p["name"] for p in labels("step")] == ["a"]  # c never started
+    assert [p["original_position"] for p in labels("undo")] == [0]

@@ -292,12 +292,14 @@ class MemoryWrites(MemoryState):
             batch.status, batch.started_at = BatchStatus.RUNNING, timezone.now()
             return True
 
-    def settle(self, batch_id: uuid.UUID) -> bool:
+    def settle(self, batch_id: uuid.UUID, recount: bool = False) -> bool:
         with self._lock:
             batch = self._open(batch_id)
             done = batch and batch.completed_jobs + batch.failed_jobs + batch.cancelled_jobs
             if batch is None or batch.total_jobs > (done or 0):
                 return False
+            if batch.failed_jobs and not batch.allow_failures:
+                return False  # a strict batch with a failed member fails instead
             batch.status, batch.finished_at = BatchStatus.COMPLETED, timezone.now()
             return True
 

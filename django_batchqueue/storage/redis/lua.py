@@ -323,10 +323,11 @@ return 1
 """
 
 #: Batch status changes: ARGV[4] = batch, ARGV[5] = what, ARGV[6..] = its arguments.
-#: ``started``, ``settle``, ``close`` (status, error, acting), ``outcome_written`` (the ending's
-#: follow-ups are written: clears ``acting``), ``reopen_child``, ``reopen_for_retry``,
-#: ``finalize`` (TTL seconds), ``compensation`` (status, then "any", or "only" and the current
-#: statuses it may replace, "" for none).
+#: ``started``, ``settle`` ("recount": from the rows if the counters are behind), ``close``
+#: (status, error, acting), ``outcome_written`` (the ending's follow-ups are written: clears
+#: ``acting``), ``reopen_child``, ``reopen_for_retry``, ``finalize`` (TTL seconds),
+#: ``compensation`` (status, then "any", or "only" and the current statuses it may replace,
+#: "" for none).
 BATCH = r"""
 local batch, what = ARGV[4], ARGV[5]
 local bk = bkey(batch)
@@ -337,7 +338,24 @@ if what == 'started' then
   if st ~= 'pending' then return false end
   redis.call('HSET', bk, 'status', 'running', 'started_at', NOW)
 elseif what == 'settle' then
-  if not OPEN[st] or num(bk, 'total_jobs') > done(bk) then return false end
+  if not OPEN[st] then return false end
+  if num(bk, 'total_jobs') > done(bk) then
+    if ARGV[6] ~= 'recount' then return false end
+    -- Reconcile's nudge: the counters may be behind the rows (a count lost with a killed
+    -- worker). If every member's row has finished, they are corrected from the rows.
+    local n = {completed = 0, failed = 0, cancelled = 0}
+    local members = redis.call('ZRANGE', P .. 'm:' .. batch, 0, -1)
+    for _, id in ipairs(members) do
+      local s = str(jkey(id), 'status')
+      if n[s] == nil then return false end  -- still pending, queued or running
+      n[s] = n[s] + 1
+    end
+    if #members < num(bk, 'total_jobs') then return false end
+    redis.call('HSET', bk, 'completed_jobs', n.completed, 'failed_jobs', n.failed,
+      'cancelled_jobs', n.cancelled)
+  end
+  -- a strict batch with a failed member fails instead (settling.fail), never completes
+  if str(bk, 'allow_failures') ~= '1' and num(bk, 'failed_jobs') > 0 then return false end
   redis.call('HSET', bk, 'status', 'completed', 'finished_at', NOW, 'acting', 'completed')
   redis.call('SREM', P .. 'open', batch)
 elseif what == 'close' then

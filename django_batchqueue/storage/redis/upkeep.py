@@ -9,7 +9,7 @@ from typing import Any
 
 from ...states import OPEN_BATCH, JobKind
 from ...states import JobStatus as S
-from ..records import NESTED_UNDO, JobRecord
+from ..records import NESTED_UNDO, BatchRecord, JobRecord
 from ..selection import needs_nudge, to_prune
 from .codec import score
 from .reads import RedisReads
@@ -71,9 +71,14 @@ class RedisUpkeep(RedisReads, RedisWrites):
                 break
             if self.client.scard(self.key("a:", batch.id)):
                 continue
-            if needs_nudge(batch, self._runs(batch.id)):
+            if needs_nudge(batch, self._runs(batch.id)) or self._counts_behind(batch):
                 found.append(batch.id)
         return found
+
+    def _counts_behind(self, batch: BatchRecord) -> bool:
+        """An open batch with no member active or waiting: if its counters say it is not done,
+        they are behind its rows (the nudge's settle recounts)."""
+        return batch.status in OPEN_BATCH and not self.client.zcard(self.key("p:", batch.id))
 
     def batches_to_prune(
         self, finished_before: datetime, unfinished_created_before: datetime | None

@@ -217,8 +217,8 @@ class RedisWrites(UnitsOfWork):
     def mark_started(self, batch_id: uuid.UUID) -> bool:
         return bool(self.run("batch", batch_id, "started"))
 
-    def settle(self, batch_id: uuid.UUID) -> bool:
-        return bool(self.run("batch", batch_id, "settle"))
+    def settle(self, batch_id: uuid.UUID, recount: bool = False) -> bool:
+        return bool(self.run("batch", batch_id, "settle", "recount" if recount else ""))
 
     def close(self, batch_id: uuid.UUID, status: str, error: str = "", undo: bool = False) -> bool:
         acting = f"{status}+undo" if undo else status

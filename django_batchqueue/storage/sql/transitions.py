@@ -295,13 +295,15 @@ def mark_started(batch_id: uuid.UUID) -> bool:
     )
 
 
-def settle(batch_id: uuid.UUID) -> bool:
+def settle(batch_id: uuid.UUID, recount: bool = False) -> bool:
     now = timezone.now()
     done = F("completed_jobs") + F("failed_jobs") + F("cancelled_jobs")
+    # A strict batch with a failed member fails instead (settling.fail), never completes.
+    strict_failed = Q(allow_failures=False, failed_jobs__gt=0)
     return bool(
-        Batch.objects.filter(pk=batch_id, status__in=OPEN_BATCH, total_jobs__lte=done).update(
-            status=BatchStatus.COMPLETED, finished_at=now, updated_at=now
-        )
+        Batch.objects.filter(pk=batch_id, status__in=OPEN_BATCH, total_jobs__lte=done)
+        .exclude(strict_failed)
+        .update(status=BatchStatus.COMPLETED, finished_at=now, updated_at=now)
     )
 
 
