@@ -138,7 +138,7 @@ def record(args: argparse.Namespace) -> tuple[Path, int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", default="postgres", choices=["postgres", "sqlite"])
+    parser.add_argument("--db", default="postgres", choices=["postgres", "sqlite", "redis"])
     parser.add_argument("--worker", default="batch-fork")
     parser.add_argument("--n-workers", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=2000)

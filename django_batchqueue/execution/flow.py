@@ -10,10 +10,12 @@ Each of those asks this module.
   window (``BATCHQUEUE["RELEASE_WINDOW"]`` at dispatch, default 100), whichever is smaller. At
   most that many of its members are queued or running at once; the rest wait as ``pending``
   and are released in position order. A cap releases as each member finishes. A window is
-  filled only as far as the workers on the queue can use (a few jobs per worker, never more
-  than the window) and topped up when that has fallen to half: so a batch dispatched after it
-  waits for a few jobs per worker, not for a whole window, and releases cost one transaction
-  for every few finished jobs. Without a limit every member is released at once.
+  filled only as far as the workers on the queue can use (``FILL_PER_WORKER`` jobs per worker,
+  never more than the window) and topped up when that has fallen to half: so a batch
+  dispatched after it waits behind that many jobs per worker, not a whole window, and releases
+  cost one transaction for every ``FILL_PER_WORKER / 2`` finished jobs per worker. With 4 per
+  worker (before) the top-ups were a sixth of a worker's time and workers sat idle in dequeue
+  between them (docs/performance.md). Without a limit every member is released at once.
 - Releasing a **nested batch** starts it: it takes a copy of its parent's context (updated with
   its own) and releases its own first members by the same rules.
 """
@@ -39,9 +41,9 @@ from .queues import Enqueue, workers_on
 #: Where a batch's release window is stored (read from the settings once, at dispatch).
 WINDOW_OPTION = "release_window"
 #: A windowed batch keeps this many of its jobs handed to RQ per worker on its queue...
-FILL_PER_WORKER = 4
+FILL_PER_WORKER = 16
 #: ...and at least this many (while no worker is known, too).
-MIN_FILL = 8
+MIN_FILL = 16
 #: ``previous_result`` not given: look it up.
 _LOOK_UP: Any = object()
 
