@@ -55,11 +55,15 @@ class Heartbeat:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         pool = worker.connection.connection_pool
-        # Its own client and pool: no lock is shared with the thread that forks.
+        # Its own client and pool: no lock is shared with the thread that forks. Its calls time
+        # out (a beat's interval at most), so a half-open socket can never hold ``_lock`` and
+        # with it the worker's :meth:`running` for longer than that.
+        limit = max(1.0, ttl / 3)
+        kwargs = dict(pool.connection_kwargs)
+        kwargs["socket_timeout"] = min(kwargs.get("socket_timeout") or limit, limit)
+        kwargs["socket_connect_timeout"] = min(kwargs.get("socket_connect_timeout") or limit, limit)
         self._conn = Redis(
-            connection_pool=type(pool)(
-                connection_class=pool.connection_class, **pool.connection_kwargs
-            )
+            connection_pool=type(pool)(connection_class=pool.connection_class, **kwargs)
         )
         self._script = self._conn.register_script(_REFRESH)
 
