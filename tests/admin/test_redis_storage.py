@@ -130,3 +130,22 @@ def test_viewers_see_no_actions_and_cannot_post_them(viewer_client, manager):
     )
     assert denied.status_code == 403
     assert manager.get_batch(batch_id).status != "cancelled"
+
+
+def test_the_redis_storage_pages_speak_german(admin_client, manager, settings):
+    """The list drawn for Redis storage uses the shipped German catalogue like the model
+    admin's (locale/de): its own strings (search, action bar, pages) included."""
+    from django.utils import translation
+
+    middleware = list(settings.MIDDLEWARE)
+    at = middleware.index("django.contrib.sessions.middleware.SessionMiddleware") + 1
+    settings.MIDDLEWARE = [*middleware[:at], "django.middleware.locale.LocaleMiddleware"]
+    settings.MIDDLEWARE += middleware[at:]
+    manager.batch([_square(1)]).name("Kasse").dispatch()
+    try:
+        html = admin_client.get(reverse(LIST), HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    finally:
+        translation.deactivate()
+    assert "Kasse" in html
+    for german in ("Suchen", "Aktion:", "Ausgewählte Aktion ausführen", "1 Batch"):
+        assert german in html, german
