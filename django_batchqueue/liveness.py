@@ -22,6 +22,8 @@ from collections.abc import Callable
 from typing import Any
 
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from rq import worker_registration
 from rq.utils import now, utcformat
 
@@ -56,12 +58,14 @@ class Heartbeat:
         self._stop = threading.Event()
         pool = worker.connection.connection_pool
         # Its own client and pool: no lock is shared with the thread that forks. Its calls time
-        # out (a beat's interval at most), so a half-open socket can never hold ``_lock`` and
-        # with it the worker's :meth:`running` for longer than that.
+        # out (a beat's interval at most) and are not retried (the next beat is the retry), so
+        # a half-open socket or an unreachable Redis can never hold ``_lock`` and with it the
+        # worker's :meth:`running` for longer than that.
         limit = max(1.0, ttl / 3)
         kwargs = dict(pool.connection_kwargs)
         kwargs["socket_timeout"] = min(kwargs.get("socket_timeout") or limit, limit)
         kwargs["socket_connect_timeout"] = min(kwargs.get("socket_connect_timeout") or limit, limit)
+        kwargs["retry"] = Retry(NoBackoff(), 0)
         self._conn = Redis(
             connection_pool=type(pool)(connection_class=pool.connection_class, **kwargs)
         )

@@ -17,6 +17,7 @@ from ..states import (
     BatchStatus,
     BatchType,
     CallbackEvent,
+    CompensationStatus,
     JobKind,
     JobStatus,
 )
@@ -117,20 +118,36 @@ def redo_follow_ups(storage: Storage, batch: BatchRecord, fx: Effects) -> None:
 
 
 def _has_callbacks(storage: Storage, batch: BatchRecord, events: tuple[str, ...]) -> bool:
+    """Whether this ending's callbacks were created: rows of ``events`` created since it (an
+    earlier outcome's, before a ``retry_failed``, do not count)."""
     query = JobQuery(batch_id=batch.id, kind=JobKind.CALLBACK)
-    return any(r.event in events for r in storage.list_jobs(query, 0, 1000))
+    since = batch.finished_at
+    return any(
+        r.event in events and (since is None or r.created_at >= since)
+        for r in storage.list_jobs(query, 0, 1_000_000)
+    )
 
 
 def _start_undo(
     storage: Storage, batch: BatchRecord, error: str, fx: Effects, also: Sequence[JobRecord] = ()
 ) -> None:
-    if not batch.has_compensation or batch.compensation_status is not None:
-        return  # nothing to undo, or compensation already started
-    query = JobQuery(batch_id=batch.id, kind=JobKind.COMPENSATION)
-    if storage.count_jobs(query):  # its runs were stored, their start was not
+    """Undo what the ending undoes and no run has been stored for yet; start stored runs whose
+    start was lost; or, with members still running, mark compensation under way (each is
+    undone as it completes)."""
+    if not batch.has_compensation:
+        return
+    comps = storage.list_jobs(JobQuery(batch_id=batch.id, kind=JobKind.COMPENSATION), 0, 1_000_000)
+    undone = {r.compensates_id for r in comps}
+    todo = [
+        r for r in [*storage.completed_with_compensation(batch.id), *also] if r.id not in undone
+    ]
+    if todo:
+        compensation.compensate(storage, batch, todo, error, fx)
+    elif batch.compensation_status != CompensationStatus.RUNNING and (
+        any(r.status == JobStatus.PENDING for r in comps)
+        or (batch.compensation_status is None and storage.running_with_compensation(batch.id))
+    ):
         compensation.compensate(storage, batch, [], error, fx)
-    else:
-        compensation.undo_batch(storage, batch, error, fx, also=also)
 
 
 def _failed_with_undo(storage: Storage, batch: BatchRecord) -> list[JobRecord]:

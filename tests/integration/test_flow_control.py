@@ -21,7 +21,7 @@ def queued_in_rq() -> int:
 
 
 def test_redis_holds_only_the_released_jobs_of_a_big_batch(manager, settings, clean_redis):
-    """With 20 workers on the queue a batch hands RQ 4 jobs per worker, at most its window."""
+    """With 20 workers on the queue a batch hands RQ 16 jobs per worker, at most its window."""
     from django_batchqueue.execution import queues
 
     settings.BATCHQUEUE = {**settings.BATCHQUEUE, "RELEASE_WINDOW": 50}
@@ -30,7 +30,7 @@ def test_redis_holds_only_the_released_jobs_of_a_big_batch(manager, settings, cl
         batch_id = manager.batch(
             [{"class": Square, "args": {"n": i}} for i in range(500)]
         ).dispatch()
-        assert queued_in_rq() == 50  # min(window 50, 4 x 20 workers)
+        assert queued_in_rq() == 50  # min(window 50, 16 x 20 workers)
         assert len(clean_redis.keys("rq:job:*")) == 50
         batch = read_batch(batch_id)
         assert (batch.total_jobs, batch.waiting_jobs) == (500, 450)
@@ -39,9 +39,9 @@ def test_redis_holds_only_the_released_jobs_of_a_big_batch(manager, settings, cl
         assert queued_in_rq() == 26  # no release for every finished job
         drain(max_jobs=1)
         assert queued_in_rq() == 50  # topped up once half of it had run
-        queues._worker_counts["batchjob"] = (float("inf"), 1)  # now one worker: 8 at most
+        queues._worker_counts["batchjob"] = (float("inf"), 1)  # now one worker: 16 at most
         assert drain(max_jobs=25) == 25
-        assert queued_in_rq() == 25  # above 4 (half of 8): nothing released
+        assert queued_in_rq() == 25  # above 8 (half of 16): nothing released
         assert drain() == 450
     finally:
         queues._worker_counts.clear()

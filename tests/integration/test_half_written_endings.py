@@ -236,3 +236,65 @@ def test_a_chain_whose_failed_step_was_not_acted_on_stops_there_and_undoes(
     assert (batch.status, batch.compensation_status) == ("failed", "completed")
     assert [p["name"] for p in labels("step")] == ["a"]  # c never started
     assert [p["original_position"] for p in labels("undo")] == [0]
+
+
+def test_jobs_queued_when_a_strict_batch_failed_are_cancelled_before_they_run(
+    manager, on_redis, monkeypatch
+):
+    """Killed after failing the batch, before cancelling its queued jobs: reconcile cancels
+    them although they are active (queued), instead of waiting for them to run."""
+    batch_id = manager.batch(
+        [{"class": Boom, "max_retries": 0}]
+        + [{"class": Square, "args": {"n": n}} for n in range(3)]
+    ).dispatch()
+    die_once(monkeypatch, type(on_redis), "cancel_unstarted")
+    drain(max_jobs=1)  # the failing job only; the three others stay queued
+    assert reads.batch(batch_id).acting == "failed"
+    assert reconcile(grace_seconds=0).stalled_batches == 1
+    drain()
+    assert labels("square") == []
+    batch = reads.batch(batch_id)
+    assert (batch.status, batch.cancelled_jobs, batch.acting) == ("failed", 3, "")
+
+
+def test_the_second_outcome_after_retry_failed_gets_its_own_callbacks(
+    manager, on_redis, monkeypatch
+):
+    """An earlier outcome's callback rows (before retry_failed) do not stand in for the new
+    outcome's when its follow-ups are redone."""
+    batch_id = (
+        manager.batch([{"class": Boom, "max_retries": 0}, {"class": Square, "args": {"n": 2}}])
+        .allow_failures()
+        .on_complete({"class": RecordCallback, "args": {"tag": "complete"}})
+        .dispatch()
+    )
+    drain()
+    assert len(labels("callback:complete")) == 1
+    assert manager.retry_failed(batch_id)
+    die_once(monkeypatch, callbacks, "on_settled")
+    drain()  # Boom fails again; the batch completes (with a failure) and the worker dies
+    reconcile(grace_seconds=0)
+    drain()
+    assert len(labels("callback:complete")) == 2  # once per outcome
+    assert reconcile(grace_seconds=0).changed == 0
+
+
+def test_a_nested_batch_over_before_its_parent_heard_of_it_is_reported(
+    manager, on_redis, monkeypatch
+):
+    """Killed after a nested batch's outcome was over, before its member row in the parent
+    finished: reconcile reports it to the parent, and the chain goes on."""
+    from django_batchqueue import batch as nested
+    from django_batchqueue import chain
+    from django_batchqueue.execution import aftermath
+
+    root = chain(
+        [nested([{"class": Square, "args": {"n": 3}}]), {"class": Step, "args": {"name": "after"}}]
+    ).dispatch()
+    die_once(monkeypatch, aftermath, "_member_ended")
+    drain()
+    assert reads.batch(root).status == "running" and labels("step") == []
+    assert reconcile(grace_seconds=0).stalled_batches >= 1
+    drain()
+    assert reads.batch(root).status == "completed"
+    assert [p["name"] for p in labels("step")] == ["after"]

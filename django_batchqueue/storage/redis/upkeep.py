@@ -69,9 +69,16 @@ class RedisUpkeep(RedisReads, RedisWrites):
         for batch in self._batches(ids):
             if len(found) >= limit:
                 break
+            if batch.acting:  # an ending's follow-ups are missing: queued jobs must not run
+                found.append(batch.id)
+                continue
             if self.client.scard(self.key("a:", batch.id)):
                 continue
-            if needs_nudge(batch, self._runs(batch.id)) or self._counts_behind(batch):
+            if (
+                needs_nudge(batch, self._runs(batch.id))
+                or self._counts_behind(batch)
+                or self._member_left_running(batch)
+            ):
                 found.append(batch.id)
         return found
 
@@ -79,6 +86,14 @@ class RedisUpkeep(RedisReads, RedisWrites):
         """An open batch with no member active or waiting: if its counters say it is not done,
         they are behind its rows (the nudge's settle recounts)."""
         return batch.status in OPEN_BATCH and not self.client.zcard(self.key("p:", batch.id))
+
+    def _member_left_running(self, batch: BatchRecord) -> bool:
+        """A nested batch that is over (finalized, nothing of it active) while its member row
+        in the parent still runs: a worker died before the parent heard of it."""
+        if batch.member_id is None or batch.finalized_at is None:
+            return False
+        status = self.client.hget(self.key("j:", batch.member_id), "status")
+        return bool(status == S.RUNNING)
 
     def batches_to_prune(
         self, finished_before: datetime, unfinished_created_before: datetime | None
