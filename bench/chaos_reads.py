@@ -70,12 +70,15 @@ class Tracker:
                 total += b.completed_jobs if b is not None else 0
         return total
 
-    def busy_rows(self, ids: Iterable[str], limit: int = 200) -> tuple[int, list[Any]]:
+    def busy_rows(
+        self, ids: Iterable[str], limit: int = 200, fresh: bool = False
+    ) -> tuple[int, list[Any]]:
         """How many rows of these batches are pending, queued or running, and up to ``limit``
-        of them."""
+        of them. Batches seen quiet once are skipped unless ``fresh`` (on Redis storage an
+        ``on_finally`` run is stored just after ``finalized_at``, so the last look is fresh)."""
         count, sample = 0, []
         for bid in ids:
-            if bid in self._quiet:
+            if bid in self._quiet and not fresh:
                 continue
             busy = [r for r in rows(bid) if r.status in BUSY]
             if not busy and bid in self._closed:

@@ -57,7 +57,13 @@ def wait_settled(
             time.sleep(1)
             continue
         if not open_batches and not n_busy:
-            return time.time()
+            try:
+                n_busy, busy = workload.tracker.busy_rows(list(workload.batches), fresh=True)
+            except Exception:
+                connections.close_all()
+                continue
+            if not n_busy:
+                return time.time()
         if time.time() >= next_report:
             next_report += 30
             say(f"  settling: {len(open_batches)} batches open, {n_busy} rows not finished")

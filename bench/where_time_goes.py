@@ -2,6 +2,7 @@
 
     python bench/where_time_goes.py                           # PostgreSQL, 2 BatchWorkers
     python bench/where_time_goes.py --worker batch-simple --db sqlite --jobs 1000
+    python bench/where_time_goes.py --worker batch-persistent --n-workers 1 --chain --jobs 300
     python bench/where_time_goes.py --split .local/profile-batch-fork-postgres.txt
 
 Starts ``--n-workers`` workers, attaches ``py-spy record --idle --format raw`` to the first one
@@ -38,7 +39,7 @@ RULES: list[tuple[str, str, tuple[str, ...]]] = [
     ("ours: claim: claim_and_load", "any", ("claim_and_load",)),
     ("ours: claim: other", "any", ("claim_for_horse", "claim (django_batchqueue")),
     ("ours: record: complete_and_count", "any", ("complete_and_count",)),
-    ("ours: record: window top-up (flow.release)", "any", ("release_waiting", "flow.py")),
+    ("ours: record: flow (window top-up, next chain step)", "any", ("release_waiting", "flow.py")),
     ("ours: record: enqueue, settle, other", "any", ("_record_outcome", "record (django_bat")),
     ("ours: reconcile", "any", ("reconcile_now",)),
     ("fork (os.fork in the parent)", "leaf", ("fork_work_horse (",)),
@@ -109,7 +110,8 @@ def record(args: argparse.Namespace) -> tuple[Path, int]:
     _setup(args.db)
     classes = {**WORKER_CLASSES, "batch-persistent": PERSISTENT}
     procs = _start_workers(classes[args.worker], args.n_workers)
-    out = ROOT / ".local" / f"profile-{args.worker}-{args.db}.txt"
+    shape = "-chain" if args.chain else ""
+    out = ROOT / ".local" / f"profile-{args.worker}-{args.db}{shape}.txt"
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     cmd = [spy, "record", "--idle", "--nonblocking", "--format", "raw", "-r", str(args.rate)]
     cmd += ["-o", str(out), "-p", str(procs[0].pid)]
@@ -118,9 +120,9 @@ def record(args: argparse.Namespace) -> tuple[Path, int]:
     try:
         sampler = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1)
+        build = BatchManager().chain if args.chain else BatchManager().batch
         batch_id = (
-            BatchManager()
-            .batch([{"class": "bench.jobs.NoopJob", "args": {"i": i}} for i in range(args.jobs)])
+            build([{"class": "bench.jobs.NoopJob", "args": {"i": i}} for i in range(args.jobs)])
             .on_complete("bench.jobs.MarkDone")
             .dispatch()
         )
@@ -142,6 +144,7 @@ def main() -> int:
     parser.add_argument("--worker", default="batch-fork")
     parser.add_argument("--n-workers", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--chain", action="store_true", help="a chain of --jobs steps instead")
     parser.add_argument("--rate", type=int, default=200, help="samples per second")
     parser.add_argument("--split", help="only split an existing py-spy raw file")
     parser.add_argument("--worker-jobs", type=int, help="with --split: jobs that worker ran")
