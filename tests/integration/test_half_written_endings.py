@@ -298,3 +298,26 @@ def test_a_nested_batch_over_before_its_parent_heard_of_it_is_reported(
     drain()
     assert reads.batch(root).status == "completed"
     assert [p["name"] for p in labels("step")] == ["after"]
+
+
+def test_an_addition_killed_after_growing_the_batch_leaves_it_to_settle_by_its_rows(
+    manager, on_redis, monkeypatch
+):
+    """add_jobs grows the batch, then stores the rows: killed in between, the batch counts two
+    members it never got. Reconcile trusts the rows (as SQL storage's rollback would have)."""
+    batch_id = (
+        manager.batch([{"class": Square, "args": {"n": n}} for n in range(2)])
+        .on_complete(SumResults)
+        .dispatch()
+    )
+    die_once(monkeypatch, type(on_redis), "add_new_jobs")
+    with pytest.raises(Died):
+        manager.add_jobs(batch_id, [{"class": Square, "args": {"n": 9}}] * 2)
+    drain()
+    batch = reads.batch(batch_id)
+    assert (batch.status, batch.total_jobs, batch.completed_jobs) == ("running", 4, 2)
+    assert reconcile(grace_seconds=0).stalled_batches == 1
+    drain()
+    batch = reads.batch(batch_id)
+    assert (batch.status, batch.total_jobs, batch.waiting_jobs) == ("completed", 2, 0)
+    assert [p["total"] for p in labels("sum")] == [0 + 1]

@@ -341,8 +341,9 @@ elseif what == 'settle' then
   if not OPEN[st] then return false end
   if num(bk, 'total_jobs') > done(bk) then
     if ARGV[6] ~= 'recount' then return false end
-    -- Reconcile's nudge: the counters may be behind the rows (a count lost with a killed
-    -- worker). If every member's row has finished, they are corrected from the rows.
+    -- Reconcile's nudge, holding the tree's lock: the counters may disagree with the rows (a
+    -- count lost with a killed worker, or an add_jobs killed after growing the batch and
+    -- before storing its rows). If every member's row has finished, the rows are the truth.
     local n = {completed = 0, failed = 0, cancelled = 0}
     local members = redis.call('ZRANGE', P .. 'm:' .. batch, 0, -1)
     for _, id in ipairs(members) do
@@ -350,9 +351,8 @@ elseif what == 'settle' then
       if n[s] == nil then return false end  -- still pending, queued or running
       n[s] = n[s] + 1
     end
-    if #members < num(bk, 'total_jobs') then return false end
-    redis.call('HSET', bk, 'completed_jobs', n.completed, 'failed_jobs', n.failed,
-      'cancelled_jobs', n.cancelled)
+    redis.call('HSET', bk, 'total_jobs', #members, 'completed_jobs', n.completed,
+      'failed_jobs', n.failed, 'cancelled_jobs', n.cancelled, 'waiting_jobs', 0)
   end
   -- a strict batch with a failed member fails instead (settling.fail), never completes
   if str(bk, 'allow_failures') ~= '1' and num(bk, 'failed_jobs') > 0 then return false end
