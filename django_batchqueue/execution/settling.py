@@ -145,7 +145,7 @@ def _start_undo(
         compensation.compensate(storage, batch, todo, error, fx)
     elif batch.compensation_status != CompensationStatus.RUNNING and (
         any(r.status == JobStatus.PENDING for r in comps)
-        or (batch.compensation_status is None and storage.running_with_compensation(batch.id))
+        or storage.running_with_compensation(batch.id)
     ):
         compensation.compensate(storage, batch, [], error, fx)
 
