@@ -54,14 +54,14 @@ def needs_nudge(batch: BatchRecord, runs: Iterable[JobRecord]) -> bool:
     """Whether a quiet batch with nothing active may be stuck: it should have settled, a chain
     should have advanced, jobs wait for their turn, compensation is under way, or a callback
     waits to start (``runs``: its rows, or at least its callback rows); or, where an ending and
-    what follows it are not one transaction (Redis storage), a worker died in between: the
-    ending's follow-ups are not all written (``acting``), or it ended and nothing runs but it
-    was never finalized (``on_finally`` and the TTL are still to come)."""
+    what follows it are not one transaction (Redis storage), a worker died in between: it
+    ended and nothing runs, but it was never finalized (``on_finally`` and the TTL are still to
+    come). A batch still marked ``acting`` is nudged whatever runs (the backend checks that
+    first)."""
     is_open = batch.status in OPEN_BATCH
     done = batch.completed_jobs + batch.failed_jobs + batch.cancelled_jobs
     return (
-        bool(batch.acting)
-        or (batch.status in FINISHED_BATCH and batch.finalized_at is None)
+        (batch.status in FINISHED_BATCH and batch.finalized_at is None)
         or (is_open and batch.total_jobs <= done)
         or (is_open and batch.type == BatchType.SEQUENTIAL)
         or (is_open and batch.waiting_jobs > 0)
