@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from types import MappingProxyType
 from typing import Any
 
 from . import jobs as jobs_module
@@ -26,23 +27,34 @@ CALLBACK_RESERVED = frozenset({"batch_id", "status", "error", "job_id", "failed_
 TUNING = ("max_retries", "retry_delay", "timeout")
 
 
-@dataclass
+#: Shared by every definition that sets no tuning of its own (never written to).
+NO_TUNING: Mapping[str, Any] = MappingProxyType({})
+
+
+def _no_tuning() -> Mapping[str, Any]:
+    return NO_TUNING
+
+
+@dataclass(slots=True)
 class JobSpec:
-    """One validated job definition."""
+    """One validated job definition.
+
+    A dispatch holds one per job until its rows are stored, so it keeps only what the rows
+    need: the arguments as their JSON (validated once, stored as is), not a copy of them.
+    """
 
     job_path: str
     target: Any
-    args: dict[str, Any] = field(default_factory=dict)
+    #: ``args`` encoded as JSON.
+    args_json: str = "{}"
     compensation_path: str = ""
     compensation_target: Any = None
     #: Only what the definition itself sets; see :func:`resolve_tuning`.
-    tuning: dict[str, Any] = field(default_factory=dict)
-    #: What the job's class (or ``@job``) sets itself.
-    class_tuning: dict[str, Any] = field(default_factory=dict)
+    tuning: Mapping[str, Any] = field(default_factory=_no_tuning)
+    #: What the job's class (or ``@job``) sets itself (one shared dict per class).
+    class_tuning: Mapping[str, Any] = field(default_factory=_no_tuning)
     #: What the compensation's class (or ``@job``) sets itself.
-    compensation_class_tuning: dict[str, Any] = field(default_factory=dict)
-    #: ``args`` encoded as JSON (validated once, stored as is).
-    args_json: str = "{}"
+    compensation_class_tuning: Mapping[str, Any] = field(default_factory=_no_tuning)
 
 
 @dataclass
@@ -128,15 +140,28 @@ def resolve_ref(
 
 
 def _check_args(args: Any, label: str) -> tuple[dict[str, Any], str]:
+    """A copy of ``args`` (the caller may change theirs after this) and its JSON."""
     if args is None:
         return {}, "{}"
+    _check_arg_names(args, label)
+    args = dict(args)
+    return args, check_json(args, label)
+
+
+def _args_json(args: Any, label: str) -> str:
+    """``args`` validated and encoded (no copy kept: the JSON is what is stored)."""
+    if args is None:
+        return "{}"
+    _check_arg_names(args, label)
+    return check_json(args if isinstance(args, dict) else dict(args), label)
+
+
+def _check_arg_names(args: Any, label: str) -> None:
     if not isinstance(args, Mapping):
         raise InvalidDefinition(f"{label} must be a dict of keyword arguments, got {args!r}")
     for key in args:
         if not isinstance(key, str) or not key.isidentifier():
             raise InvalidDefinition(f"{label}: key {key!r} is not a valid keyword argument name")
-    args = dict(args)
-    return args, check_json(args, label)
 
 
 def check_tuning(values: Mapping[str, Any], label: str) -> dict[str, Any]:
@@ -172,7 +197,7 @@ def parse_job(
         return NestedSpec(plan=as_plan(label), label=label)
     compensation: Any = None
     args: Any = None
-    tuning: dict[str, Any] = {}
+    tuning: Mapping[str, Any] = NO_TUNING
     if isinstance(definition, Mapping):
         unknown = sorted(set(map(str, definition)) - JOB_KEYS)
         if unknown:
@@ -184,7 +209,7 @@ def parse_job(
         ref = definition["class"]
         args = definition.get("args")
         compensation = definition.get("compensation")
-        tuning = check_tuning(definition, label)
+        tuning = check_tuning(definition, label) or NO_TUNING
     elif isinstance(definition, list | tuple):
         if len(definition) != 2:
             raise InvalidDefinition(
@@ -201,7 +226,7 @@ def parse_job(
     job_path, target = resolve_ref(ref, label, memo)
     spec = JobSpec(job_path=job_path, target=target, tuning=tuning)
     spec.class_tuning = _class_tuning(target, label)
-    spec.args, spec.args_json = _check_args(args, f"{label}.args")
+    spec.args_json = _args_json(args, f"{label}.args")
     if compensation is not None:
         spec.compensation_path, spec.compensation_target = resolve_ref(
             compensation, f"{label}.compensation", memo

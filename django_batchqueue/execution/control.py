@@ -45,7 +45,7 @@ def add_jobs(batch_id: Any, jobs: Any) -> list[str]:
         batch = _loaded(uid)
         nested = [e for e in entries if isinstance(e, NestedSpec)]
         member_ids = {id(e): uuid.uuid4() for e in nested}
-        rows, enq = flow.plan(
+        planned = flow.plan(
             entries,
             batch_type=batch.type,
             queue=batch.queue,
@@ -55,6 +55,7 @@ def add_jobs(batch_id: Any, jobs: Any) -> list[str]:
             member_ids=member_ids,
             nested_undo=NESTED_UNDO,
         )
+        rows = list(planned)  # their ids are returned
         has_compensation = any(
             e.plan.has_compensation if isinstance(e, NestedSpec) else bool(e.compensation_path)
             for e in entries
@@ -65,7 +66,7 @@ def add_jobs(batch_id: Any, jobs: Any) -> list[str]:
             uid,
             len(rows),
             has_compensation,
-            waiting=flow.waiting_in(rows),
+            waiting=planned.waiting,
             has_children=bool(nested),
         ):
             raise BatchClosed(
@@ -85,7 +86,7 @@ def add_jobs(batch_id: Any, jobs: Any) -> list[str]:
                 member_id=member_ids[id(entry)],
             ):
                 storage.create_batch(node.batch, node.rows)
-        for item in enq:
+        for item in planned.enqueues:
             fx.enqueue(item)
         flow.after_add(storage, batch, fx)
         fx.release()

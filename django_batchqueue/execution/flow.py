@@ -23,7 +23,7 @@ Each of those asks this module.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from django.utils import timezone
@@ -36,7 +36,7 @@ from ..storage.base import Storage
 from ..storage.records import BatchRecord, Counts, JobRecord, NewJob
 from . import settling
 from .effects import Effects
-from .queues import Enqueue, workers_on
+from .queues import Enqueue, new_rq_job_id, workers_on
 
 #: Where a batch's release window is stored (read from the settings once, at dispatch).
 WINDOW_OPTION = "release_window"
@@ -85,40 +85,62 @@ def wants_release(batch: BatchRecord, counts: Counts) -> bool:
     return counts.active <= fill // 2  # a window: top up once half of what was handed out ran
 
 
-def plan(
-    entries: Sequence[JobSpec | NestedSpec],
-    *,
-    batch_type: str,
-    queue: str,
-    defaults: dict[str, Any],
-    limit: int | None = None,
-    at_dispatch: bool = True,
-    held: bool = False,
-    member_ids: Mapping[int, uuid.UUID] | None = None,
-    nested_undo: str = "",
-) -> tuple[list[NewJob], list[Enqueue]]:
-    """Member rows for ``entries`` (positions 0…; the caller shifts appended ones), and the RQ
-    jobs of those that start with them: a parallel batch's first ``limit`` jobs (all without
-    one) at dispatch, or none of those appended to a limited batch; a chain's first step, at
-    dispatch only. ``held`` (a nested batch, until its parent starts it): none. Nested batches
-    (``member_ids[id(entry)]`` their member row ids) always start pending: starting one needs
-    its rows stored first (:func:`release`, :func:`start_next_step`).
+class PlannedRows:
+    """A batch's member rows, built one at a time as storage writes them.
+
+    A dispatch of 100,000 jobs would otherwise hold 100,000 row records (and their ids) at
+    once before the one COPY; built while the COPY reads them, only one is alive at a time.
+    Iterate once. ``waiting`` (how many start pending) is known before; ``enqueues`` (the RQ
+    jobs of the rows that start now) is complete once the rows have been iterated.
     """
-    now = timezone.now()
-    rows: list[NewJob] = []
-    enq: list[Enqueue] = []
-    for offset, entry in enumerate(entries):
-        if isinstance(entry, NestedSpec):
-            assert member_ids is not None
-            rows.append(_member_row(member_ids[id(entry)], offset, entry, nested_undo))
-            continue
-        tuning = resolve_tuning(entry.tuning, entry.class_tuning, defaults)
-        if held:
-            starts = False
-        elif batch_type == BatchType.PARALLEL:
-            starts = limit is None or (at_dispatch and offset < limit)
-        else:
-            starts = at_dispatch and offset == 0
+
+    def __init__(
+        self,
+        entries: Sequence[JobSpec | NestedSpec],
+        *,
+        batch_type: str,
+        queue: str,
+        defaults: dict[str, Any],
+        limit: int | None,
+        at_dispatch: bool,
+        held: bool,
+        member_ids: Mapping[int, uuid.UUID] | None,
+        nested_undo: str,
+    ) -> None:
+        self._entries = entries
+        self._batch_type, self._queue, self._defaults = batch_type, queue, defaults
+        self._limit, self._at_dispatch, self._held = limit, at_dispatch, held
+        self._member_ids, self._nested_undo = member_ids, nested_undo
+        self.enqueues: list[Enqueue] = []
+        self.waiting = sum(
+            1 for offset, entry in enumerate(entries) if not self._starts(offset, entry)
+        )
+        self._used = False
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _starts(self, offset: int, entry: JobSpec | NestedSpec) -> bool:
+        if self._held or isinstance(entry, NestedSpec):
+            return False
+        if self._batch_type == BatchType.PARALLEL:
+            return self._limit is None or (self._at_dispatch and offset < self._limit)
+        return self._at_dispatch and offset == 0
+
+    def __iter__(self) -> Iterator[NewJob]:
+        assert not self._used, "planned rows are built once"
+        self._used = True
+        now = timezone.now()
+        for offset, entry in enumerate(self._entries):
+            if isinstance(entry, NestedSpec):
+                assert self._member_ids is not None
+                member_id = self._member_ids[id(entry)]
+                yield _member_row(member_id, offset, entry, self._nested_undo)
+                continue
+            yield self._job_row(offset, entry, self._starts(offset, entry), now)
+
+    def _job_row(self, offset: int, entry: JobSpec, starts: bool, now: Any) -> NewJob:
+        tuning = resolve_tuning(entry.tuning, entry.class_tuning, self._defaults)
         row_id = uuid.uuid4()
         row = NewJob(
             id=row_id,
@@ -134,15 +156,46 @@ def plan(
             rq_job_id=row_id.hex if starts else "",
             enqueued_at=now if starts else None,
             compensation_tuning_json=(
-                dumps(resolve_tuning({}, entry.compensation_class_tuning, defaults))
+                dumps(resolve_tuning({}, entry.compensation_class_tuning, self._defaults))
                 if entry.compensation_path
                 else "{}"
             ),
         )
         if starts:
-            enq.append(Enqueue(str(row.id), row.rq_job_id, queue, row.timeout))
-        rows.append(row)
-    return rows, enq
+            self.enqueues.append(Enqueue(str(row.id), row.rq_job_id, self._queue, row.timeout))
+        return row
+
+
+def plan(
+    entries: Sequence[JobSpec | NestedSpec],
+    *,
+    batch_type: str,
+    queue: str,
+    defaults: dict[str, Any],
+    limit: int | None = None,
+    at_dispatch: bool = True,
+    held: bool = False,
+    member_ids: Mapping[int, uuid.UUID] | None = None,
+    nested_undo: str = "",
+) -> PlannedRows:
+    """Member rows for ``entries`` (positions 0…; the caller shifts appended ones), built as
+    they are read, and the RQ jobs of those that start with them: a parallel batch's first
+    ``limit`` jobs (all without one) at dispatch, or none of those appended to a limited batch;
+    a chain's first step, at dispatch only. ``held`` (a nested batch, until its parent starts
+    it): none. Nested batches (``member_ids[id(entry)]`` their member row ids) always start
+    pending: starting one needs its rows stored first (:func:`release`, :func:`start_next_step`).
+    """
+    return PlannedRows(
+        entries,
+        batch_type=batch_type,
+        queue=queue,
+        defaults=defaults,
+        limit=limit,
+        at_dispatch=at_dispatch,
+        held=held,
+        member_ids=member_ids,
+        nested_undo=nested_undo,
+    )
 
 
 def _member_row(member_id: uuid.UUID, position: int, entry: NestedSpec, undo: str) -> NewJob:
@@ -160,10 +213,6 @@ def _member_row(member_id: uuid.UUID, position: int, entry: NestedSpec, undo: st
         enqueued_at=None,
         kind=JobKind.BATCH,
     )
-
-
-def waiting_in(rows: Sequence[NewJob]) -> int:
-    return sum(1 for row in rows if row.status == JobStatus.PENDING)
 
 
 def release(storage: Storage, batch: BatchRecord, fx: Effects) -> int:
@@ -239,12 +288,18 @@ def after_retry(
 
 
 def after_job(
-    storage: Storage, batch: BatchRecord, fx: Effects, previous_result: Any = _LOOK_UP
+    storage: Storage,
+    batch: BatchRecord,
+    fx: Effects,
+    previous_result: Any = _LOOK_UP,
+    *,
+    durable: bool = True,
 ) -> None:
     """A member of an open batch finished: a chain moves to its next step (or settles when none
-    is left); a parallel batch releases what its limit allows, or settles once all finished."""
+    is left); a parallel batch releases what its limit allows, or settles once all finished.
+    ``durable=False``: the decision is only this job's (see :func:`start_next_step`)."""
     if batch.type == BatchType.SEQUENTIAL:
-        if not start_next_step(storage, batch, fx, previous_result):
+        if not start_next_step(storage, batch, fx, previous_result, durable=durable):
             settling.try_settle(storage, batch.id, fx)
     elif not (wants_release(batch, counts_of(batch)) and release(storage, batch, fx)):
         settling.try_settle(storage, batch.id, fx)
@@ -262,19 +317,37 @@ def counts_of(batch: BatchRecord) -> Counts:
 
 
 def start_next_step(
-    storage: Storage, batch: BatchRecord, fx: Effects, previous_result: Any = _LOOK_UP
+    storage: Storage,
+    batch: BatchRecord,
+    fx: Effects,
+    previous_result: Any = _LOOK_UP,
+    *,
+    durable: bool = True,
 ) -> bool:
-    """Start a chain's lowest pending member, telling it the previous step's result."""
+    """Start a chain's lowest pending member, telling it the previous step's result.
+
+    With the result known (a step just completed), finding and queueing the next step is one
+    storage call (:meth:`~django_batchqueue.storage.base.Storage.queue_next_step`: one
+    statement on PostgreSQL). ``durable=False`` when this unit of work decides nothing but
+    that hand-off: the backend may then commit it asynchronously (``ASYNC_JOB_COMMITS``).
+    """
+    if previous_result is not _LOOK_UP:
+        rq_id = new_rq_job_id()
+        meta = {"previous_result": previous_result}
+        step = storage.queue_next_step(batch.id, rq_id, meta, durable=durable)
+        if step.row_id is None:
+            return False
+        if step.kind == JobKind.BATCH:
+            return _start_nested_step(storage, batch, step.row_id, fx, previous_result)
+        if step.queued:
+            fx.enqueue(Enqueue(str(step.row_id), rq_id, batch.queue, step.timeout))
+        return step.queued
     nxt = storage.first_pending(batch.id, MEMBER_KINDS)
     if nxt is None:
         return False
-    if previous_result is _LOOK_UP:
-        previous_result = previous_result_for(storage, batch, nxt.position)
+    previous_result = previous_result_for(storage, batch, nxt.position)
     if nxt.kind == JobKind.BATCH:
-        if not storage.start_virtual(nxt.id, batch_id=batch.id):
-            return False
-        start_child(storage, batch, nxt.id, fx, previous_result)
-        return True
+        return _start_nested_step(storage, batch, nxt.id, fx, previous_result)
     return fx.start(
         nxt.id,
         batch.queue,
@@ -282,6 +355,15 @@ def start_next_step(
         job_of=batch.id,
         meta={"previous_result": previous_result},
     )
+
+
+def _start_nested_step(
+    storage: Storage, batch: BatchRecord, member_id: uuid.UUID, fx: Effects, previous_result: Any
+) -> bool:
+    if not storage.start_virtual(member_id, batch_id=batch.id):
+        return False
+    start_child(storage, batch, member_id, fx, previous_result)
+    return True
 
 
 def previous_result_for(storage: Storage, batch: BatchRecord, position: int) -> Any:

@@ -53,19 +53,17 @@ def run_succeeded(row: JobRecord, result: Any, context: dict[str, Any] | None) -
         return
     with storage.atomic():
         storage.lock_tree(row.loaded_batch)
-        member = row.kind == JobKind.JOB
-        chain = member and row.loaded_batch.type == BatchType.SEQUENTIAL
-        if not storage.finish(
-            row,
-            JobStatus.COMPLETED,
-            result=result,
-            counted=member,
-            context=context if chain else None,
-        ):
-            return
-        if member:
-            reactions.member_completed(storage, row, result, fx)
+        if row.kind == JobKind.JOB:
+            chain = row.loaded_batch.type == BatchType.SEQUENTIAL
+            batch = storage.complete_member(row, result, context if chain else None)
+            if batch is None:
+                return
+            # Nothing but this job's ending is decided here unless a batch ends (its
+            # settling is always durable: it decides callbacks).
+            reactions.member_completed(storage, row, result, fx, batch, durable=False)
         else:
+            if not storage.finish(row, JobStatus.COMPLETED, result=result):
+                return
             _run_ended(storage, row, fx)
         aftermath.after_outcomes(storage, fx)
         fx.release()

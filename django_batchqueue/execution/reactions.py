@@ -13,14 +13,23 @@ from typing import Any
 from .. import signals
 from ..states import OPEN_BATCH, BatchType
 from ..storage.base import Storage
-from ..storage.records import JobRecord
+from ..storage.records import BatchRecord, JobRecord
 from . import callbacks, compensation, flow, settling
 from .effects import Effects
 
 
-def member_completed(storage: Storage, member: JobRecord, result: Any, fx: Effects) -> None:
+def member_completed(
+    storage: Storage,
+    member: JobRecord,
+    result: Any,
+    fx: Effects,
+    batch: BatchRecord | None = None,
+    *,
+    durable: bool = True,
+) -> None:
     """``member`` completed with ``result`` (already recorded and counted, with a chain step's
-    context, by ``finish(counted=True)``): move on."""
+    context, by ``finish(counted=True)`` or ``complete_member``, which returned ``batch``): move
+    on. ``durable=False``: the unit of work decides nothing but what this job's ending starts."""
     fx.send(
         signals.job_completed,
         member.batch_id,
@@ -28,10 +37,11 @@ def member_completed(storage: Storage, member: JobRecord, result: Any, fx: Effec
         position=member.position,
         result=result,
     )
-    batch = storage.get_batch(member.batch_id)
+    if batch is None:
+        batch = storage.get_batch(member.batch_id)
     assert batch is not None
     if batch.status in OPEN_BATCH:
-        flow.after_job(storage, batch, fx, previous_result=result)
+        flow.after_job(storage, batch, fx, previous_result=result, durable=durable)
     elif batch.compensation_status is not None:
         # The batch failed (or was cancelled with compensation) while this member ran: it is
         # undone now that it has completed, once; then the compensation may go on.

@@ -10,22 +10,26 @@ own queue uses its parent's.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..definitions import BatchPlan, NestedSpec
-from ..states import BatchStatus, BatchType, JobStatus
-from ..storage.records import NESTED_UNDO, BatchRecord, NewJob
+from ..states import BatchStatus, BatchType
+from ..storage.records import NESTED_UNDO, BatchRecord
 from . import flow
 from .queues import Enqueue, resolve_queue
 
 
 @dataclass
 class Node:
-    """One batch of the tree with its member rows, and the RQ jobs that start with it."""
+    """One batch of the tree with its member rows (built as storage writes them)."""
 
     batch: BatchRecord
-    rows: list[NewJob]
-    enqueues: list[Enqueue] = field(default_factory=list)
+    rows: flow.PlannedRows
+
+    @property
+    def enqueues(self) -> list[Enqueue]:
+        """The RQ jobs that start with the batch (known once its rows were written)."""
+        return self.rows.enqueues
 
 
 def flatten(
@@ -67,7 +71,7 @@ def flatten(
         created_by_id=created_by_id,
     )
     member_ids = {id(e): uuid.uuid4() for e in nested}
-    rows, enqueues = flow.plan(
+    rows = flow.plan(
         plan.entries,
         batch_type=plan.type,
         queue=queue,
@@ -78,8 +82,8 @@ def flatten(
         member_ids=member_ids,
         nested_undo=NESTED_UNDO,
     )
-    batch.waiting_jobs = sum(1 for row in rows if row.status == JobStatus.PENDING)
-    nodes = [Node(batch, rows, enqueues)]
+    batch.waiting_jobs = rows.waiting
+    nodes = [Node(batch, rows)]
     for entry in nested:
         nodes += flatten(
             entry.plan, created_by_id=created_by_id, parent=batch, member_id=member_ids[id(entry)]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from .records import BatchRecord, Counts, JobRecord, NewJob, NewRun
+from .records import BatchRecord, Counts, JobRecord, NewJob, NewRun, NextStep
 
 
 @dataclass(frozen=True)
@@ -97,9 +97,9 @@ class Storage(Protocol):
 
     # -- creating ---------------------------------------------------------------------------
 
-    def create_batch(self, batch: BatchRecord, jobs: Sequence[NewJob]) -> None: ...
+    def create_batch(self, batch: BatchRecord, jobs: Iterable[NewJob]) -> None: ...
 
-    def add_new_jobs(self, batch_id: uuid.UUID, jobs: Sequence[NewJob]) -> None: ...
+    def add_new_jobs(self, batch_id: uuid.UUID, jobs: Iterable[NewJob]) -> None: ...
 
     def insert_runs(self, runs: Sequence[NewRun]) -> None:
         """Store callback or compensation runs (status ``pending``); callbacks get the next
@@ -132,6 +132,29 @@ class Storage(Protocol):
         ``counted``: the row is a member, counted in its batch's counters by status in the same
         step (and ``context``, for a chain step, stored as the batch's), so no crash can leave
         a member finished but uncounted."""
+        ...
+
+    def complete_member(
+        self, row: JobRecord, result: Any, context: dict[str, Any] | None = None
+    ) -> BatchRecord | None:
+        """Inside a unit of work: ``finish(row, "completed", counted=True, context=...)``, then
+        the batch as that left it (``None``: the row was not in that run any more). A chain
+        step's ending, in one round trip where the backend can."""
+        ...
+
+    def queue_next_step(
+        self,
+        batch_id: uuid.UUID,
+        rq_job_id: str,
+        meta: dict[str, Any],
+        *,
+        durable: bool = True,
+    ) -> NextStep:
+        """Inside a unit of work: the chain's first pending member (as :meth:`first_pending`
+        orders them), pending -> queued as ``rq_job_id`` with ``meta`` if it is a job (it leaves
+        the batch's ``waiting_jobs``). ``durable=False``: this unit of work decides nothing but
+        the hand-off, and a backend may commit it without waiting for durability
+        (``ASYNC_JOB_COMMITS``)."""
         ...
 
     def requeue_after_failure(

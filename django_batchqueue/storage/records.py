@@ -210,6 +210,19 @@ class Counts:
         return self.total - self.completed - self.failed - self.cancelled - self.waiting
 
 
+@dataclass(frozen=True)
+class NextStep:
+    """What :meth:`~django_batchqueue.storage.base.Storage.queue_next_step` found first among a
+    chain's pending members, and whether it queued it."""
+
+    #: ``None``: no member is pending.
+    row_id: uuid.UUID | None = None
+    kind: str = JobKind.JOB
+    #: A job that is now queued (a nested batch is never queued: the caller starts it).
+    queued: bool = False
+    timeout: int | None = None
+
+
 #: The ``job_path`` of the compensation run that undoes a nested batch as a unit (no RQ job
 #: runs it: the nested batch's own compensations do the work).
 NESTED_UNDO = "django_batchqueue:nested-batch"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.conf import settings
 from django.test import override_settings
@@ -162,3 +164,46 @@ def test_bad_caps_are_refused_before_anything_is_written(m, bad):
 def test_a_chain_is_capped_at_one_by_nature(m):
     with in_memory(), pytest.raises(InvalidDefinition, match="one step at a time"):
         m.chain([jobs.Probe]).max_concurrency(2)
+
+
+@pytest.mark.parametrize(
+    ("batch_type", "limit", "at_dispatch", "held"),
+    [
+        ("parallel", None, True, False),
+        ("parallel", 3, True, False),
+        ("parallel", 3, False, False),
+        ("sequential", None, True, False),
+        ("sequential", None, False, False),
+        ("parallel", None, True, True),
+    ],
+)
+def test_planned_rows_know_their_waiting_count_before_they_are_built(
+    batch_type, limit, at_dispatch, held
+):
+    """Dispatch stores a batch's counters before its rows, which are built as the storage
+    writes them (so 100,000 rows are never all held): the count said up front is the count
+    the rows then have, and the RQ jobs are those of the rows that start."""
+    from django_batchqueue.definitions import NestedSpec, parse_jobs
+
+    one = {"class": jobs.Square, "args": {"n": 2}}
+    nested = BatchManager().batch([one])
+    entries = parse_jobs([one, nested, one, one, one, one])
+    member_ids = {id(e): uuid.uuid4() for e in entries if isinstance(e, NestedSpec)}
+    planned = flow.plan(
+        entries,
+        batch_type=batch_type,
+        queue="batchjob",
+        defaults={},
+        limit=limit,
+        at_dispatch=at_dispatch,
+        held=held,
+        member_ids=member_ids,
+    )
+    waiting_before = planned.waiting
+    assert planned.enqueues == []  # nothing is built yet
+    rows = list(planned)
+    assert len(rows) == len(planned) == 6
+    assert waiting_before == sum(1 for r in rows if r.status == "pending")
+    assert [e.row_id for e in planned.enqueues] == [str(r.id) for r in rows if r.status == "queued"]
+    with pytest.raises(AssertionError):
+        list(planned)  # built once: a second pass would make new row ids

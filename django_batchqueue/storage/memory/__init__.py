@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from ..composite import ComposedSteps
 from .reads import MemoryReads
 from .writes import MemoryWrites
 
 
-class MemoryStorage(MemoryReads, MemoryWrites):
+class MemoryStorage(MemoryReads, MemoryWrites, ComposedSteps):
     """Every batch in a dict; one lock serialises every unit of work."""
 
     supports_transactions: ClassVar[bool] = False

@@ -28,7 +28,7 @@ class MemoryWrites(MemoryState):
 
     # -- creating ---------------------------------------------------------------------------
 
-    def create_batch(self, batch: BatchRecord, jobs: Sequence[NewJob]) -> None:
+    def create_batch(self, batch: BatchRecord, jobs: Iterable[NewJob]) -> None:
         with self._lock:
             stored = replace(
                 batch,
@@ -40,7 +40,7 @@ class MemoryWrites(MemoryState):
             self._rows_of[batch.id] = []
             self.add_new_jobs(batch.id, jobs)
 
-    def add_new_jobs(self, batch_id: uuid.UUID, jobs: Sequence[NewJob]) -> None:
+    def add_new_jobs(self, batch_id: uuid.UUID, jobs: Iterable[NewJob]) -> None:
         with self._lock:
             now = timezone.now()
             for job in jobs:

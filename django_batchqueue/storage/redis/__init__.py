@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from ..composite import ComposedSteps
 from .upkeep import RedisUpkeep
 
 
-class RedisStorage(RedisUpkeep):
+class RedisStorage(RedisUpkeep, ComposedSteps):
     """Batch state in Redis, decided by atomic scripts."""
 
     supports_transactions: ClassVar[bool] = False

@@ -34,7 +34,7 @@ class RedisWrites(UnitsOfWork):
 
     # -- creating ---------------------------------------------------------------------------
 
-    def create_batch(self, batch: BatchRecord, jobs: Sequence[NewJob]) -> None:
+    def create_batch(self, batch: BatchRecord, jobs: Iterable[NewJob]) -> None:
         stored = encode(batch, BATCH_FIELDS)
         pipe = self.client.pipeline(transaction=True)
         self.run(
@@ -50,7 +50,7 @@ class RedisWrites(UnitsOfWork):
         self._put_rows(pipe, batch.id, [new_job_hash(batch.id, j, batch.created_at) for j in jobs])
         pipe.execute()
 
-    def add_new_jobs(self, batch_id: uuid.UUID, jobs: Sequence[NewJob]) -> None:
+    def add_new_jobs(self, batch_id: uuid.UUID, jobs: Iterable[NewJob]) -> None:
         now = timezone.now()
         pipe = self.client.pipeline(transaction=True)
         self._put_rows(pipe, batch_id, [new_job_hash(batch_id, j, now) for j in jobs])

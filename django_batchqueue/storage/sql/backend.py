@@ -11,7 +11,7 @@ writing to its row, which serialises decisions per batch on PostgreSQL (row lock
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -21,7 +21,8 @@ from django.utils import timezone
 
 from ...models import Batch, BatchJob
 from ...states import JobKind
-from ..records import BatchRecord, NewJob, NewRun
+from .. import composite
+from ..records import BatchRecord, JobRecord, NewJob, NewRun, NextStep
 from . import bulk, hotpath, maintenance, reads, transitions
 
 
@@ -63,7 +64,7 @@ class SQLStorage:
     # -- creating ---------------------------------------------------------------------------
 
     @staticmethod
-    def create_batch(batch: BatchRecord, jobs: Sequence[NewJob]) -> None:
+    def create_batch(batch: BatchRecord, jobs: Iterable[NewJob]) -> None:
         Batch(
             id=batch.id,
             type=batch.type,
@@ -90,7 +91,7 @@ class SQLStorage:
         bulk.insert_new_jobs(batch.id, jobs, batch.created_at)
 
     @staticmethod
-    def add_new_jobs(batch_id: uuid.UUID, jobs: Sequence[NewJob]) -> None:
+    def add_new_jobs(batch_id: uuid.UUID, jobs: Iterable[NewJob]) -> None:
         bulk.insert_new_jobs(batch_id, jobs, timezone.now())
 
     @staticmethod
@@ -123,6 +124,26 @@ class SQLStorage:
     claim_and_load = staticmethod(hotpath.claim_and_load)
     complete_and_count = staticmethod(hotpath.complete_and_count)
     finish = staticmethod(transitions.finish)
+
+    def complete_member(
+        self, row: JobRecord, result: Any, context: dict[str, Any] | None = None
+    ) -> BatchRecord | None:
+        if hotpath.one_statement_steps():
+            return hotpath.complete_member(row, result, context)
+        return composite.complete_member(self, row, result, context)
+
+    def queue_next_step(
+        self,
+        batch_id: uuid.UUID,
+        rq_job_id: str,
+        meta: dict[str, Any],
+        *,
+        durable: bool = True,
+    ) -> NextStep:
+        if hotpath.one_statement_steps():
+            return hotpath.queue_next_step(batch_id, rq_job_id, meta, durable=durable)
+        return composite.queue_next_step(self, batch_id, rq_job_id, meta)
+
     requeue_after_failure = staticmethod(transitions.requeue_after_failure)
     queue_pending = staticmethod(transitions.queue_pending)
     start_virtual = staticmethod(transitions.start_virtual)

@@ -8,7 +8,7 @@ validation already encoded. Other backends use ``bulk_create``.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -49,8 +49,9 @@ def _values(batch_id: Any, job: NewJob, created_at: datetime) -> dict[str, Any]:
     }
 
 
-def insert_new_jobs(batch_id: Any, jobs: Sequence[NewJob], created_at: datetime) -> None:
-    """Insert ``jobs`` for ``batch_id`` in the current transaction."""
+def insert_new_jobs(batch_id: Any, jobs: Iterable[NewJob], created_at: datetime) -> None:
+    """Insert ``jobs`` for ``batch_id`` in the current transaction (on PostgreSQL each row is
+    written to the COPY as it is read, so rows built on the fly are never all held)."""
     if not jobs:
         return
     connection = connections[router.db_for_write(BatchJob)]

@@ -1,15 +1,18 @@
-"""The two statements every job run makes, written to cost one round trip each.
+"""The statements every job run makes, written to cost one round trip each.
 
 A worker claims a row and loads it with its batch (``claim_and_load``), and records a parallel
 job's success together with the batch counter (``complete_and_count``). Through the ORM these
 take seven round trips; here they take two on PostgreSQL (``UPDATE ... FROM ... RETURNING`` and
 a data-modifying CTE) and a few in-process calls on SQLite (``RETURNING``, SQLite >= 3.35).
-Other backends use the portable ORM versions. Values go through the model fields' own
-conversions, so the records returned hold what the ORM would have read.
+A chain step's ending and hand-off (``complete_member``, ``queue_next_step``) take one
+statement each on PostgreSQL instead of six. Other backends use the portable ORM versions.
+Values go through the model fields' own conversions, so the records returned hold what the ORM
+would have read.
 """
 
 from __future__ import annotations
 
+import uuid
 from functools import cache
 from typing import Any
 
@@ -19,8 +22,8 @@ from django.utils import timezone
 
 from ... import conf
 from ...models import Batch, BatchJob
-from ...states import JobStatus
-from ..records import BatchRecord, Counts, JobRecord
+from ...states import JobKind, JobStatus
+from ..records import BatchRecord, Counts, JobRecord, NextStep
 from . import convert, transitions
 
 
@@ -254,6 +257,114 @@ def complete_and_count(row: JobRecord, result: Any) -> Counts | None:
 
 
 @cache
+def _complete_member_sql(alias: str, with_context: bool) -> str:
+    """PostgreSQL: a member row completed and counted, with the batch row returned."""
+    q = connections[alias].ops.quote_name
+    job_t, batch_t = q(BatchJob._meta.db_table), q(Batch._meta.db_table)
+    context = ", context = %s" if with_context else ""
+    return (
+        f"WITH done AS (UPDATE {job_t} SET status = %s, result = %s, finished_at = %s "
+        f"WHERE id = %s AND status = %s AND rq_job_id = %s RETURNING batch_id) "
+        f"UPDATE {batch_t} AS b SET completed_jobs = b.completed_jobs + 1, updated_at = %s"
+        f"{context} FROM done WHERE b.id = done.batch_id RETURNING {_cols(Batch, alias, 'b.')}"
+    )
+
+
+def complete_member(
+    row: JobRecord, result: Any, context: dict[str, Any] | None = None
+) -> BatchRecord | None:
+    """running -> completed, counted (and a chain's context stored), returning the batch row:
+    one statement on PostgreSQL (``finish`` + ``count`` + ``get_batch`` are three)."""
+    connection = connections[router.db_for_write(BatchJob)]
+    now = timezone.now()
+    params = [
+        JobStatus.COMPLETED,
+        _prep(BatchJob, "result", result, connection),
+        _prep(BatchJob, "finished_at", now, connection),
+        _prep(BatchJob, "id", row.id, connection),
+        JobStatus.RUNNING,
+        row.rq_job_id,
+        _prep(Batch, "updated_at", now, connection),
+    ]
+    if context is not None:
+        params.append(_prep(Batch, "context", context, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(_complete_member_sql(connection.alias, context is not None), params)
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    row.status = JobStatus.COMPLETED
+    return BatchRecord(**_build(Batch, connection.alias, list(found)))
+
+
+@cache
+def _next_step_sql(alias: str, async_commit: bool) -> str:
+    """PostgreSQL: a chain's first pending member, queued if it is a job, and the batch's
+    ``waiting_jobs`` moved, in one statement; with ``async_commit`` (only when it queued a job)
+    the transaction commits without waiting for the WAL flush."""
+    q = connections[alias].ops.quote_name
+    job_t, batch_t = q(BatchJob._meta.db_table), q(Batch._meta.db_table)
+    quick, quick_col, quick_join = "", "", ""
+    if async_commit:
+        quick = ", quick AS (SELECT set_config('synchronous_commit', 'off', true) AS v FROM queued)"
+        quick_col, quick_join = ", quick.v", " LEFT JOIN quick ON true"
+    return (
+        f"WITH nxt AS (SELECT id, kind, timeout FROM {job_t} WHERE batch_id = %s "
+        f"AND kind IN (%s, %s) AND status = %s ORDER BY sequence, position LIMIT 1), "
+        f"queued AS (UPDATE {job_t} AS j SET status = %s, rq_job_id = %s, enqueued_at = %s, "
+        f"meta = %s FROM nxt WHERE j.id = nxt.id AND nxt.kind = %s AND j.status = %s "
+        f"RETURNING j.id), "
+        f"counted AS (UPDATE {batch_t} AS b SET waiting_jobs = b.waiting_jobs - 1, "
+        f"updated_at = %s FROM queued WHERE b.id = %s RETURNING b.id){quick} "
+        f"SELECT nxt.id, nxt.kind, nxt.timeout, queued.id{quick_col} FROM nxt "
+        f"LEFT JOIN queued ON true{quick_join}"
+    )
+
+
+def queue_next_step(
+    batch_id: Any, rq_job_id: str, meta: dict[str, Any], *, durable: bool = True
+) -> NextStep:
+    """The chain's first pending member, queued if it is a job: one statement on PostgreSQL
+    (``first_pending`` + ``queue_pending`` + ``count`` are three). ``durable=False`` (a
+    hand-off that decides nothing else) commits asynchronously with ``ASYNC_JOB_COMMITS``: a
+    server crash can only undo it together with the step's completion, which is then re-run."""
+    connection = connections[router.db_for_write(BatchJob)]
+    now = timezone.now()
+    batch_pk = _prep(Batch, "id", batch_id, connection)
+    params = [
+        batch_pk,
+        JobKind.JOB,
+        JobKind.BATCH,
+        JobStatus.PENDING,
+        JobStatus.QUEUED,
+        rq_job_id,
+        _prep(BatchJob, "enqueued_at", now, connection),
+        _prep(BatchJob, "meta", meta, connection),
+        JobKind.JOB,
+        JobStatus.PENDING,
+        _prep(Batch, "updated_at", now, connection),
+        batch_pk,
+    ]
+    sql = _next_step_sql(connection.alias, not durable and _async_commits())
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchone()
+    if found is None:
+        return NextStep()
+    row_id, kind, timeout, queued = found[:4]
+    return NextStep(_as_uuid(row_id), kind, queued is not None, timeout)
+
+
+def _as_uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def one_statement_steps() -> bool:
+    """Whether :func:`complete_member` and :func:`queue_next_step` can be used (PostgreSQL)."""
+    return connections[router.db_for_write(BatchJob)].vendor == "postgresql"
+
+
+@cache
 def _index(model: type[Model], attname: str) -> int:
     return [f.attname for f in _fields(model)].index(attname)
 
@@ -272,6 +383,10 @@ def warm_up() -> None:
     for with_rq_filter in (True, False):
         _claim_sql(alias, connection.vendor, with_rq_filter, _async_commits())
     _complete_sql(alias, connection.vendor, _async_commits())
+    if connection.vendor == "postgresql":
+        _complete_member_sql(alias, True)
+        _complete_member_sql(alias, False)
+        _next_step_sql(alias, _async_commits())
 
 
 def _async_commits() -> bool:
