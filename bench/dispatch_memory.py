@@ -1,13 +1,16 @@
 """Where a big ``dispatch()``'s memory goes: tracemalloc at its peak, by file.
 
     python bench/dispatch_memory.py 100000          # PostgreSQL, BENCH_PG_NAME's database
+    python bench/dispatch_memory.py 100000 --rss    # peak RSS only (no tracemalloc)
 
 Sets Django up on an already migrated bench database (run bench/memory.py first, or
 ``bench/run.py``), builds N job dicts, and dispatches them with ``on_complete``; RQ's
 ``enqueue_many`` is replaced by a no-op so no message reaches Redis (workers of other benches
 may listen there). A snapshot is taken just before ``storage.create_batch`` and its allocations
 are listed by file; the peak over the whole ``dispatch()`` (rows are built while the COPY reads
-them) is printed too. The batch is deleted afterwards.
+them) is printed too. ``--rss``: no tracemalloc (it costs memory itself); the process's peak
+RSS (``VmHWM``) after building the job dicts and after ``dispatch()``. The batch is deleted
+afterwards.
 """
 
 from __future__ import annotations
@@ -36,8 +39,18 @@ def main() -> int:
     from django_batchqueue.models import Batch
     from django_batchqueue.storage import get_storage
 
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    n = int(args[0]) if args else 100_000
     rq.Queue.enqueue_many = lambda self, *a, **k: []  # type: ignore[method-assign]
+    if "--rss" in sys.argv:
+        specs = [{"class": "bench.jobs.NoopJob", "args": {"i": i}} for i in range(n)]
+        before = _peak_rss_mb()
+        batch_id = BatchManager().batch(specs).on_complete("bench.jobs.MarkDone").dispatch()
+        after = _peak_rss_mb()
+        print(f"{n} jobs: peak RSS {before:.0f} MB with the job dicts built, {after:.0f} MB after")
+        print(f"dispatch() (+{after - before:.0f} MB, {(after - before) * 1e6 / n:.0f} B/job)")
+        Batch.objects.filter(pk=batch_id).delete()
+        return 0
     storage: Any = get_storage()
     create_batch = storage.create_batch
     at_peak: dict[str, Any] = {}
@@ -63,6 +76,13 @@ def main() -> int:
         print(f"  {stat.size / 1e6:7.1f} MB  {name.rsplit('site-packages/', 1)[-1]}")
     Batch.objects.filter(pk=batch_id).delete()
     return 0
+
+
+def _peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 if __name__ == "__main__":

@@ -309,8 +309,13 @@ def _next_step_sql(alias: str, async_commit: bool) -> str:
         quick = ", quick AS (SELECT set_config('synchronous_commit', 'off', true) AS v FROM queued)"
         quick_col, quick_join = ", quick.v", " LEFT JOIN quick ON true"
     return (
-        f"WITH nxt AS (SELECT id, kind, timeout FROM {job_t} WHERE batch_id = %s "
-        f"AND kind IN (%s, %s) AND status = %s ORDER BY sequence, position LIMIT 1), "
+        # One ordered index range per member kind (members all have sequence 0): an IN over
+        # the kinds would read and sort every pending row of a long chain at every step.
+        f"WITH nxt AS (SELECT id, kind, timeout FROM ("
+        f"(SELECT id, kind, timeout, position FROM {job_t} WHERE batch_id = %s AND kind = %s "
+        f"AND status = %s ORDER BY position LIMIT 1) UNION ALL "
+        f"(SELECT id, kind, timeout, position FROM {job_t} WHERE batch_id = %s AND kind = %s "
+        f"AND status = %s ORDER BY position LIMIT 1)) AS first ORDER BY position LIMIT 1), "
         f"queued AS (UPDATE {job_t} AS j SET status = %s, rq_job_id = %s, enqueued_at = %s, "
         f"meta = %s FROM nxt WHERE j.id = nxt.id AND nxt.kind = %s AND j.status = %s "
         f"RETURNING j.id), "
@@ -334,6 +339,8 @@ def queue_next_step(
     params = [
         batch_pk,
         JobKind.JOB,
+        JobStatus.PENDING,
+        batch_pk,
         JobKind.BATCH,
         JobStatus.PENDING,
         JobStatus.QUEUED,
