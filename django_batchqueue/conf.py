@@ -35,10 +35,11 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_HEARTBEAT_TTL": 15,
     # PersistentBatchWorker: jobs one work horse runs before a fresh one takes over.
     "HORSE_MAX_JOBS": 1000,
-    # PostgreSQL: a run's claim and a parallel job's completion commit without waiting for the
-    # WAL flush. A server crash can then undo the last moments of those; the jobs concerned are
-    # re-run (at least once, as after any crash). Settling, callbacks, chain steps and
-    # compensations always commit synchronously, and flush these with them.
+    # PostgreSQL: a run's claim, a parallel job's completion and a chain step's hand-off to the
+    # next commit without waiting for the WAL flush. A server crash can then undo the last
+    # moments of those; the jobs concerned are re-run (at least once, as after any crash).
+    # Settling, callbacks, nested batches and compensations always commit synchronously, and
+    # flush these with them.
     "ASYNC_JOB_COMMITS": True,
     # Fair turns: a parallel batch keeps at most this many of its jobs queued or running and
     # releases more as they finish, so batches sharing a queue take turns. None: all at once.

@@ -64,3 +64,24 @@ def test_profile_buckets_main_thread_horse_and_threads(tmp_path: Path):
     }
     assert parts["horse"] == {"RQ: Redis round trips": 3}
     assert sum(parts["other threads (not in ms/job)"].values()) == 9
+
+
+def test_a_stray_line_without_a_process_frame_does_not_make_the_parent_a_horse(tmp_path: Path):
+    """py-spy can write a line with no process frame (while attaching); the worker's own
+    samples must still count as the parent's, and its horse's as the horse's."""
+    worker = 'process 1:"python manage.py rqworker"'
+    horse = 'process 2:"python manage.py rqworker"'
+    raw = tmp_path / "raw.txt"
+    raw.write_text(
+        "\n".join(
+            [
+                "<module> (manage.py:1) 1",
+                f"{worker};<module> (manage.py:1);Supervisor._watch (django_batchqueue/s.py:1) 5",
+                f"{worker};{horse};<module> (manage.py:1);complete_and_count (x/hotpath.py:1) 4",
+            ]
+        )
+        + "\n"
+    )
+    parts = where_time_goes.split(raw)
+    assert sum(parts["parent"].values()) == 5
+    assert parts["horse"] == {"ours: record: complete_and_count": 4}

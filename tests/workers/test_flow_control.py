@@ -36,7 +36,11 @@ def test_four_workers_never_run_more_than_the_cap(manager, workers):
     wait_for(lambda: reads.batch(batch_id).status == "completed", message="the batch")
     assert most_running_at_once() == 2
     starts = [e.payload["position"] for e in Event.objects.filter(label="slow_start")]
-    assert set(starts[:2]) == {0, 1} and sorted(starts) == list(range(8))
+    assert sorted(starts) == list(range(8))
+    # Released in position order. (Which job *starts* first is up to the workers: on a loaded
+    # machine the worker that took job 1 can log its start after job 0 ended and job 2 began.)
+    released = sorted(reads.jobs(batch_id), key=lambda r: (r.enqueued_at, r.position))
+    assert [r.position for r in released] == list(range(8))
 
 
 def test_a_small_batch_takes_its_turn_before_a_big_one_dispatched_first(manager, workers, settings):
