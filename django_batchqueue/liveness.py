@@ -40,6 +40,8 @@ else
   redis.call('hset', KEYS[1], 'current_job', ARGV[2])
 end
 if ARGV[3] ~= '' then redis.call('hset', KEYS[1], ARGV[3], '1') end
+redis.call('hset', KEYS[1], 'last_heartbeat', ARGV[5])
+if KEYS[2] then redis.call('expire', KEYS[2], ARGV[1]) end
 return 1
 """
 
@@ -56,6 +58,7 @@ class Heartbeat:
         # after the worker's own write of a newer one (see :meth:`running`).
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._started = False
         pool = worker.connection.connection_pool
         # Its own client and pool: no lock is shared with the thread that forks. Its calls time
         # out (a beat's interval at most) and are not retried (the next beat is the retry), so
@@ -93,6 +96,7 @@ class Heartbeat:
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="batchqueue-heartbeat", daemon=True).start()
+        self._started = True
 
     def stop(self) -> None:
         self._stop.set()
@@ -116,17 +120,28 @@ class Heartbeat:
         except Exception:
             return False
 
+    @property
+    def keeps_key_alive(self) -> bool:
+        """Whether the thread runs: RQ's own heartbeats between jobs are then redundant (each
+        beat extends the key and the worker's executions key and writes ``last_heartbeat``)."""
+        return self._started and not self._stop.is_set()
+
     def _refresh(self) -> bool:
         """Extend the key and write the fields the worker owns; False if the key was gone."""
-        key = self.worker.key
+        worker = self.worker
+        keys = [worker.key]
+        executions_key = getattr(worker, "executions_key", None)  # RQ >= 2.0's
+        if executions_key:
+            keys.append(executions_key)
         return bool(
             self._script(
-                keys=[key],
+                keys=keys,
                 args=[
                     self.ttl,
                     self._current_job or "",
                     PARENT_RECORDS_FIELD if self.parent_records else "",
                     KEEPS_CURRENT_JOB_FIELD,
+                    utcformat(now()),
                 ],
             )
         )

@@ -15,7 +15,8 @@ On top of RQ's own workers they
   as a failed attempt that is retried by the job's policy;
 - keep their RQ heartbeat key short-lived (``WORKER_HEARTBEAT_TTL``, refreshed by a thread that
   also re-creates it after a Redis restart), so a worker killed outright is noticed within
-  seconds instead of RQ's minutes, and a live one is never taken for dead;
+  seconds instead of RQ's minutes, and a live one is never taken for dead; the thread's beats
+  replace RQ's own between jobs (two Redis round trips per job);
 - ride out Redis outages: they wait for Redis and carry on instead of quitting, and the outcome
   of a job that ran meanwhile is still recorded (see :mod:`~django_batchqueue.outages`);
 - put the database connections back in a known state after every job, so a job that leaves a
@@ -158,6 +159,10 @@ class BatchWorkerMixin:
         if pipeline is not None and self._heartbeat is not None:
             # As a job starts (RQ's preparation pipeline): say which one, at no extra cost.
             self._heartbeat.write_current_job(pipeline)
+        elif self._heartbeat is not None and self._heartbeat.keeps_key_alive:
+            # RQ beats on its own before every dequeue and after every job: two round trips
+            # per job that the thread's beats make redundant.
+            return
         try:
             super().heartbeat(  # type: ignore[misc]
                 min(timeout or self.heartbeat_ttl, self.heartbeat_ttl), pipeline=pipeline

@@ -61,3 +61,32 @@ def test_a_current_job_left_behind_in_the_key_is_corrected_by_the_heartbeat(
     # While it runs, the field names its RQ job (written as it started, and by every beat).
     assert clean_redis.hget(worker_key, "current_job").decode() == row.rq_job_id
     assert final(batch_id).status == "completed"
+
+
+def test_between_jobs_the_thread_beats_for_rq(clean_redis):
+    """RQ beats on its own before every dequeue and after every job (two round trips per
+    job); a batch worker whose heartbeat thread runs leaves that to the thread, whose beat
+    extends the key and writes ``last_heartbeat`` itself."""
+    from datetime import UTC, datetime, timedelta
+
+    from django_batchqueue.execution.queues import get_queue
+    from django_batchqueue.worker import SimpleBatchWorker
+
+    queue = get_queue("batchjob")
+    worker = SimpleBatchWorker([queue], connection=queue.connection)
+    worker.bootstrap()
+    try:
+        long_ago = b"2000-01-01T00:00:00.000000Z"
+        clean_redis.hset(worker.key, "last_heartbeat", long_ago)
+        clean_redis.persist(worker.key)
+        worker.heartbeat()  # what RQ's loop calls between jobs
+        assert clean_redis.hget(worker.key, "last_heartbeat") == long_ago
+        assert clean_redis.ttl(worker.key) == -1  # not sent: the key was left as it was
+        assert worker._heartbeat.beat() is False  # a refresh (the key was there)
+        beat_at = clean_redis.hget(worker.key, "last_heartbeat").decode()
+        when = datetime.strptime(beat_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        assert datetime.now(UTC) - when < timedelta(seconds=5)
+        assert 0 < clean_redis.ttl(worker.key) <= worker.heartbeat_ttl
+    finally:
+        worker._heartbeat.stop()
+        worker.teardown()
