@@ -78,11 +78,13 @@ def split(path: Path) -> dict[str, collections.Counter[str]]:
             frames = stack.split(";")
             depth = sum(1 for f in frames if f.startswith("process "))
             rows.append((depth, [f for f in frames if not f.startswith("process ")], int(count)))
-    # A stray line without a process frame (py-spy writes one while attaching) is not the parent.
-    top = min(depth for depth, _, _ in rows if depth > 0)
+    # A stray line without a process frame (py-spy writes one while attaching) is not the
+    # parent; a profile with no process frames at all (no --subprocesses) is all parent.
+    framed = [depth for depth, _, _ in rows if depth > 0]
+    top = min(framed) if framed else 0
     out: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     for level, stack_frames, samples in rows:
-        if level == 0:
+        if level == 0 and framed:
             continue
         if stack_frames and "_bootstrap (threading.py" in stack_frames[0]:
             kind = "other threads (not in ms/job)"

@@ -18,6 +18,7 @@ ended) is corrected within ``ttl / 3`` seconds.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -59,6 +60,8 @@ class Heartbeat:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._started = False
+        #: ``time.monotonic()`` of the last beat that reached Redis.
+        self._last_beat = float("-inf")
         pool = worker.connection.connection_pool
         # Its own client and pool: no lock is shared with the thread that forks. Its calls time
         # out (a beat's interval at most) and are not retried (the next beat is the retry), so
@@ -95,6 +98,8 @@ class Heartbeat:
             )
 
     def start(self) -> None:
+        # The first beat now: RQ registered the key with its own minutes-long TTL.
+        self.beat()
         threading.Thread(target=self._run, name="batchqueue-heartbeat", daemon=True).start()
         self._started = True
 
@@ -112,6 +117,7 @@ class Heartbeat:
         try:
             with self._lock:
                 if self._refresh():
+                    self._last_beat = time.monotonic()
                     return False
                 if stopped():
                     return False
@@ -122,9 +128,11 @@ class Heartbeat:
 
     @property
     def keeps_key_alive(self) -> bool:
-        """Whether the thread runs: RQ's own heartbeats between jobs are then redundant (each
-        beat extends the key and the worker's executions key and writes ``last_heartbeat``)."""
-        return self._started and not self._stop.is_set()
+        """Whether the thread runs and its last beat reached Redis within two intervals: RQ's
+        own heartbeats between jobs are then redundant (each beat extends the key and the
+        worker's executions key and writes ``last_heartbeat``)."""
+        recent = time.monotonic() - self._last_beat < 2 * max(1.0, self.ttl / 3)
+        return self._started and not self._stop.is_set() and recent
 
     def _refresh(self) -> bool:
         """Extend the key and write the fields the worker owns; False if the key was gone."""
@@ -162,3 +170,4 @@ class Heartbeat:
             pipe.expire(worker.key, self.ttl)
             worker_registration.register(worker, pipe)
             pipe.execute()
+        self._last_beat = time.monotonic()

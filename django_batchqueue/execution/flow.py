@@ -128,7 +128,8 @@ class PlannedRows:
         return self._at_dispatch and offset == 0
 
     def __iter__(self) -> Iterator[NewJob]:
-        assert not self._used, "planned rows are built once"
+        if self._used:
+            raise RuntimeError("planned rows are built once (new ids each time)")
         self._used = True
         now = timezone.now()
         for offset, entry in enumerate(self._entries):

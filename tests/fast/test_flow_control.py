@@ -205,5 +205,5 @@ def test_planned_rows_know_their_waiting_count_before_they_are_built(
     assert len(rows) == len(planned) == 6
     assert waiting_before == sum(1 for r in rows if r.status == "pending")
     assert [e.row_id for e in planned.enqueues] == [str(r.id) for r in rows if r.status == "queued"]
-    with pytest.raises(AssertionError):
+    with pytest.raises(RuntimeError):
         list(planned)  # built once: a second pass would make new row ids

@@ -128,4 +128,6 @@ def test_a_middle_step_is_claimed_recorded_and_handed_off_in_three_statements(ma
     # the batch row (WITH ... UPDATE), and the hand-off (WITH ... SELECT). Before issue 16
     # the recording took six statements.
     assert statements == ["WITH", "BEGIN", "WITH", "WITH", "COMMIT"], captured.captured_queries
+    # The hand-off decided nothing else: its transaction commits asynchronously.
+    assert "set_config('synchronous_commit', 'off', true)" in captured.captured_queries[3]["sql"]
     assert [r.status for r in jobs(batch_id)] == ["completed", "completed", "queued"]

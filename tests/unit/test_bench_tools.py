@@ -85,3 +85,10 @@ def test_a_stray_line_without_a_process_frame_does_not_make_the_parent_a_horse(t
     parts = where_time_goes.split(raw)
     assert sum(parts["parent"].values()) == 5
     assert parts["horse"] == {"ours: record: complete_and_count": 4}
+
+
+def test_a_profile_without_process_frames_is_all_the_parent(tmp_path: Path):
+    """Without ``--subprocesses`` py-spy writes no process frames: every line is the worker's."""
+    raw = tmp_path / "raw.txt"
+    raw.write_text("<module> (manage.py:1);claim_and_load (x/hotpath.py:1) 3\n")
+    assert where_time_goes.split(raw)["parent"] == {"ours: claim: claim_and_load": 3}

@@ -63,19 +63,24 @@ def test_a_current_job_left_behind_in_the_key_is_corrected_by_the_heartbeat(
     assert final(batch_id).status == "completed"
 
 
-def test_between_jobs_the_thread_beats_for_rq(clean_redis):
+def test_between_jobs_the_thread_beats_for_rq(clean_redis, settings):
     """RQ beats on its own before every dequeue and after every job (two round trips per
-    job); a batch worker whose heartbeat thread runs leaves that to the thread, whose beat
-    extends the key and writes ``last_heartbeat`` itself."""
+    job); a batch worker whose heartbeat thread runs (and beat recently) leaves that to the
+    thread, whose beat extends the key and writes ``last_heartbeat`` itself."""
     from datetime import UTC, datetime, timedelta
 
     from django_batchqueue.execution.queues import get_queue
     from django_batchqueue.worker import SimpleBatchWorker
 
+    # A long interval: the thread's own next beat cannot land during the test.
+    settings.BATCHQUEUE = {**settings.BATCHQUEUE, "WORKER_HEARTBEAT_TTL": 300}
+
     queue = get_queue("batchjob")
     worker = SimpleBatchWorker([queue], connection=queue.connection)
     worker.bootstrap()
     try:
+        # Started with a beat of its own: the key already has the short TTL, not RQ's minutes.
+        assert 0 < clean_redis.ttl(worker.key) <= 300
         long_ago = b"2000-01-01T00:00:00.000000Z"
         clean_redis.hset(worker.key, "last_heartbeat", long_ago)
         clean_redis.persist(worker.key)
