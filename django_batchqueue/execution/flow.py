@@ -86,7 +86,7 @@ def wants_release(batch: BatchRecord, counts: Counts) -> bool:
 
 
 class PlannedRows:
-    """A batch's member rows, built one at a time as storage writes them.
+    """A batch's member rows, built one at a time as storage writes them: :func:`plan`.
 
     A dispatch of 100,000 jobs would otherwise hold 100,000 row records (and their ids) at
     once before the one COPY; built while the COPY reads them, only one is alive at a time.
@@ -101,11 +101,11 @@ class PlannedRows:
         batch_type: str,
         queue: str,
         defaults: dict[str, Any],
-        limit: int | None,
-        at_dispatch: bool,
-        held: bool,
-        member_ids: Mapping[int, uuid.UUID] | None,
-        nested_undo: str,
+        limit: int | None = None,
+        at_dispatch: bool = True,
+        held: bool = False,
+        member_ids: Mapping[int, uuid.UUID] | None = None,
+        nested_undo: str = "",
     ) -> None:
         self._entries = entries
         self._batch_type, self._queue, self._defaults = batch_type, queue, defaults
@@ -167,36 +167,13 @@ class PlannedRows:
         return row
 
 
-def plan(
-    entries: Sequence[JobSpec | NestedSpec],
-    *,
-    batch_type: str,
-    queue: str,
-    defaults: dict[str, Any],
-    limit: int | None = None,
-    at_dispatch: bool = True,
-    held: bool = False,
-    member_ids: Mapping[int, uuid.UUID] | None = None,
-    nested_undo: str = "",
-) -> PlannedRows:
-    """Member rows for ``entries`` (positions 0…; the caller shifts appended ones), built as
-    they are read, and the RQ jobs of those that start with them: a parallel batch's first
-    ``limit`` jobs (all without one) at dispatch, or none of those appended to a limited batch;
-    a chain's first step, at dispatch only. ``held`` (a nested batch, until its parent starts
-    it): none. Nested batches (``member_ids[id(entry)]`` their member row ids) always start
-    pending: starting one needs its rows stored first (:func:`release`, :func:`start_next_step`).
-    """
-    return PlannedRows(
-        entries,
-        batch_type=batch_type,
-        queue=queue,
-        defaults=defaults,
-        limit=limit,
-        at_dispatch=at_dispatch,
-        held=held,
-        member_ids=member_ids,
-        nested_undo=nested_undo,
-    )
+#: Member rows for entries (positions 0…; the caller shifts appended ones), built as they are
+#: read, and the RQ jobs of those that start with them: a parallel batch's first ``limit`` jobs
+#: (all without one) at dispatch, or none of those appended to a limited batch; a chain's first
+#: step, at dispatch only. ``held`` (a nested batch, until its parent starts it): none. Nested
+#: batches (``member_ids[id(entry)]`` their member row ids) always start pending: starting one
+#: needs its rows stored first (:func:`release`, :func:`start_next_step`).
+plan = PlannedRows
 
 
 def _member_row(member_id: uuid.UUID, position: int, entry: NestedSpec, undo: str) -> NewJob:

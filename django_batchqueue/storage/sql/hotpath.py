@@ -110,11 +110,8 @@ def _claim_sql(
 def _complete_sql(alias: str, vendor: str, async_commit: bool) -> tuple[str, str]:
     """(finish, count) statements; on PostgreSQL one CTE does both and count is ""."""
     q = connections[alias].ops.quote_name
-    job_t, batch_t = q(BatchJob._meta.db_table), q(Batch._meta.db_table)
-    finish = (
-        f"UPDATE {job_t} SET status = %s, result = %s, finished_at = %s "
-        f"WHERE id = %s AND status = %s AND rq_job_id = %s"
-    )
+    batch_t = q(Batch._meta.db_table)
+    finish = _finish_sql(alias)
     returning = (
         "RETURNING total_jobs, completed_jobs, failed_jobs, cancelled_jobs, status, waiting_jobs"
     )
@@ -134,6 +131,27 @@ def _complete_sql(alias: str, vendor: str, async_commit: bool) -> tuple[str, str
         f"UPDATE {batch_t} SET completed_jobs = completed_jobs + 1, updated_at = %s "
         f"WHERE id = %s {returning}",
     )
+
+
+@cache
+def _finish_sql(alias: str) -> str:
+    """running -> completed for the run a record describes (``_finish_params`` fills it)."""
+    job_t = connections[alias].ops.quote_name(BatchJob._meta.db_table)
+    return (
+        f"UPDATE {job_t} SET status = %s, result = %s, finished_at = %s "
+        f"WHERE id = %s AND status = %s AND rq_job_id = %s"
+    )
+
+
+def _finish_params(row: JobRecord, result: Any, now: Any, connection: Any) -> list[Any]:
+    return [
+        JobStatus.COMPLETED,
+        _prep(BatchJob, "result", result, connection),
+        _prep(BatchJob, "finished_at", now, connection),
+        _prep(BatchJob, "id", row.id, connection),
+        JobStatus.RUNNING,
+        row.rq_job_id,
+    ]
 
 
 def _connection() -> tuple[Any, bool]:
@@ -229,14 +247,7 @@ def complete_and_count(row: JobRecord, result: Any) -> Counts | None:
                 .get()
             )
             return Counts(*b)
-    job_params = [
-        JobStatus.COMPLETED,
-        _prep(BatchJob, "result", result, connection),
-        _prep(BatchJob, "finished_at", now, connection),
-        _prep(BatchJob, "id", row.id, connection),
-        JobStatus.RUNNING,
-        row.rq_job_id,
-    ]
+    job_params = _finish_params(row, result, now, connection)
     batch_now = _prep(Batch, "updated_at", now, connection)
     finish_sql, count_sql = _complete_sql(connection.alias, connection.vendor, _async_commits())
     with connection.cursor() as cursor:
@@ -259,12 +270,10 @@ def complete_and_count(row: JobRecord, result: Any) -> Counts | None:
 @cache
 def _complete_member_sql(alias: str, with_context: bool) -> str:
     """PostgreSQL: a member row completed and counted, with the batch row returned."""
-    q = connections[alias].ops.quote_name
-    job_t, batch_t = q(BatchJob._meta.db_table), q(Batch._meta.db_table)
+    batch_t = connections[alias].ops.quote_name(Batch._meta.db_table)
     context = ", context = %s" if with_context else ""
     return (
-        f"WITH done AS (UPDATE {job_t} SET status = %s, result = %s, finished_at = %s "
-        f"WHERE id = %s AND status = %s AND rq_job_id = %s RETURNING batch_id) "
+        f"WITH done AS ({_finish_sql(alias)} RETURNING batch_id) "
         f"UPDATE {batch_t} AS b SET completed_jobs = b.completed_jobs + 1, updated_at = %s"
         f"{context} FROM done WHERE b.id = done.batch_id RETURNING {_cols(Batch, alias, 'b.')}"
     )
@@ -275,15 +284,10 @@ def complete_member(
 ) -> BatchRecord | None:
     """running -> completed, counted (and a chain's context stored), returning the batch row:
     one statement on PostgreSQL (``finish`` + ``count`` + ``get_batch`` are three)."""
-    connection = connections[router.db_for_write(BatchJob)]
+    connection, _ = _connection()
     now = timezone.now()
     params = [
-        JobStatus.COMPLETED,
-        _prep(BatchJob, "result", result, connection),
-        _prep(BatchJob, "finished_at", now, connection),
-        _prep(BatchJob, "id", row.id, connection),
-        JobStatus.RUNNING,
-        row.rq_job_id,
+        *_finish_params(row, result, now, connection),
         _prep(Batch, "updated_at", now, connection),
     ]
     if context is not None:
@@ -333,7 +337,7 @@ def queue_next_step(
     (``first_pending`` + ``queue_pending`` + ``count`` are three). ``durable=False`` (a
     hand-off that decides nothing else) commits asynchronously with ``ASYNC_JOB_COMMITS``: a
     server crash can only undo it together with the step's completion, which is then re-run."""
-    connection = connections[router.db_for_write(BatchJob)]
+    connection, _ = _connection()
     now = timezone.now()
     batch_pk = _prep(Batch, "id", batch_id, connection)
     params = [
@@ -368,7 +372,7 @@ def _as_uuid(value: Any) -> uuid.UUID:
 
 def one_statement_steps() -> bool:
     """Whether :func:`complete_member` and :func:`queue_next_step` can be used (PostgreSQL)."""
-    return connections[router.db_for_write(BatchJob)].vendor == "postgresql"
+    return _connection()[0].vendor == "postgresql"
 
 
 @cache
